@@ -238,7 +238,18 @@ def _read_npz(path: Path, size: int, zf: zipfile.ZipFile) -> LoadedFile:
         array = flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
         name = info.filename[: -len(".npy")]
         tensors[name] = TensorRef(array, str(array.dtype))
-    return LoadedFile(path, "npz", tensors, file_sha256(path), size)
+    return LoadedFile(path, "npz", tensors, file_sha256(path), size, metadata=_npz_metadata(zf))
+
+
+def _npz_metadata(zf: zipfile.ZipFile) -> dict[str, str]:
+    """rvc-convert stores provenance as a JSON object in the archive comment (numpy and MLX ignore it)."""
+    try:
+        meta = json.loads(zf.comment.decode("utf-8")) if zf.comment else {}
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    if not isinstance(meta, dict):
+        return {}
+    return {str(k): str(v) for k, v in meta.items()}
 
 
 # --- legacy torch format ----------------------------------------------------------------------

@@ -1,0 +1,231 @@
+"""The conversion pipeline: read -> detect -> plan -> transform -> write. Each step hands the next a plain value."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import __version__
+from .architectures import synthesizer_expected_tensors
+from .detect import CONVERTED_LAYOUT, ModelInfo, detect
+from .errors import UnsupportedModelError, UsageError
+from .reader import LoadedFile, read_model_file
+from .rules import ConversionPlan, PlanEntry, RulePack, load_rule_pack, plan_conversion
+from .transform import FP16_MAX, OUTPUT_DTYPES, materialise
+from .writer import TensorSpec, ensure_writable_dir, write_json, write_npz, write_safetensors
+
+TARGETS = {"ios": ".safetensors", "mlx": ".npz"}
+
+# architecture name (rule pack `architecture:`) -> expected source tensors for a detected config
+ARCHITECTURES: dict[str, Callable[[Any], dict[str, tuple[int, ...]]]] = {
+    "rvc_synthesizer": synthesizer_expected_tensors,
+}
+
+
+def register_architecture(name: str, expected_tensors: Callable[[Any], dict[str, tuple[int, ...]]]) -> None:
+    ARCHITECTURES[name] = expected_tensors
+
+
+@dataclass
+class ConversionResult:
+    source: Path
+    target: str
+    info: ModelInfo
+    plan: ConversionPlan
+    output_dtype: str
+    metadata: dict[str, str]
+    weights_path: Path | None = None
+    config_path: Path | None = None
+    dry_run: bool = False
+    loaded: LoadedFile | None = field(default=None, repr=False)
+
+    @property
+    def output_bytes(self) -> int:
+        return sum(spec.nbytes for spec in output_specs(self.plan, np.dtype(self.output_dtype)))
+
+
+def expected_tensors(pack: RulePack, info: ModelInfo) -> dict[str, tuple[int, ...]]:
+    if pack.architecture not in ARCHITECTURES:
+        raise UnsupportedModelError(f"rule pack {pack.name} names architecture '{pack.architecture}', which has no tensor list")
+    return ARCHITECTURES[pack.architecture](info.config)
+
+
+def build_plan(info: ModelInfo) -> ConversionPlan:
+    """Plan the conversion of a detected model (or, for an already converted file, check it against the plan)."""
+    family_pack = info.family if info.kind == "converted" else info.rule_pack
+    pack = load_rule_pack(family_pack)
+    expected = expected_tensors(pack, info)
+    if info.kind != "converted":
+        tensors = {k: (tuple(t.array.shape), t.source_dtype) for k, t in info.tensors.items()}
+        return plan_conversion(pack, tensors, expected, info.variant)
+    # An rvc-convert output converts to the other target unchanged: check it is exactly what the
+    # forward plan of its architecture produces, then copy every tensor through.
+    reference = plan_conversion(pack, {k: (shape, "float32") for k, shape in expected.items()}, expected, info.variant)
+    present = {k: (tuple(t.array.shape), t.source_dtype) for k, t in info.tensors.items()}
+    wanted = {e.target: e.target_shape for e in reference.entries}
+    problems = [f"{k} is missing" for k in sorted(set(wanted) - set(present))]
+    problems += [f"{k} is not part of {info.variant}" for k in sorted(set(present) - set(wanted))]
+    problems += [f"{k} is {list(present[k][0])}, expected {list(wanted[k])}" for k in sorted(set(wanted) & set(present)) if present[k][0] != wanted[k]]
+    if problems:
+        from .errors import MappingError
+
+        raise MappingError(f"converted file does not match {info.variant}: {'; '.join(problems[:4])}{' …' if len(problems) > 4 else ''}")
+    entries = [
+        PlanEntry(e.target, "passthrough", e.kind, {"w": e.target}, {"w": present[e.target][0]}, present[e.target][1], e.target_shape, None, False, e.pinned_dtype)
+        for e in reference.entries
+    ]
+    return ConversionPlan(pack, entries, [], [], "fused")
+
+
+def default_output_dtype(plan: ConversionPlan) -> np.dtype:
+    """The source's own float dtype (fp16 for exports, fp32 for training checkpoints)."""
+    floats = Counter(e.source_dtype for e in plan.entries if e.source_dtype in ("float16", "float32", "float64", "bfloat16"))
+    if not floats:
+        return np.dtype("float32")
+    common = floats.most_common(1)[0][0]
+    return np.dtype("float16") if common == "float16" else np.dtype("float32")
+
+
+def output_specs(plan: ConversionPlan, output_dtype: np.dtype) -> list[TensorSpec]:
+    specs = []
+    for entry in plan.entries:
+        is_float = entry.source_dtype in ("float16", "float32", "float64", "bfloat16")
+        dtype = np.dtype(entry.pinned_dtype) if entry.pinned_dtype else output_dtype if is_float else np.dtype(entry.source_dtype)
+        specs.append(TensorSpec(entry.target, dtype, entry.target_shape))
+    return specs
+
+
+def provenance(info: ModelInfo, plan: ConversionPlan, source_sha256: str, output_dtype: np.dtype) -> dict[str, str]:
+    meta = info.summary() | {
+        "format": "mlx",
+        "layout": CONVERTED_LAYOUT,
+        "dtype": str(output_dtype),
+        "rvc_convert.version": __version__,
+        "rvc_convert.rule_pack": plan.pack.name,
+        "rvc_convert.rules_sha256": plan.pack.sha256,
+        "source_sha256": info.source_fields.get("source_sha256") if info.kind == "converted" else source_sha256,
+    }
+    if info.kind == "converted":
+        meta["source_kind"] = "converted"
+    return meta
+
+
+def sidecar_config(info: ModelInfo) -> Any:
+    """<name>.json: for synthesizers the 18-field config list apps already read."""
+    return info.config.to_list() if hasattr(info.config, "to_list") else info.config
+
+
+def convert_model(
+    source: str | Path,
+    target: str = "ios",
+    out_dir: str | Path | None = None,
+    dtype: str | None = None,
+    name: str | None = None,
+    dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ConversionResult:
+    """Convert one model file. Raises RvcConvertError subclasses only; writes nothing on failure."""
+    if target not in TARGETS:
+        raise UsageError(f"unknown target '{target}': use one of {', '.join(TARGETS)}")
+    if dtype is not None and dtype not in OUTPUT_DTYPES:
+        raise UsageError(f"unknown dtype '{dtype}': use fp16 or fp32")
+    source = Path(source)
+    loaded = read_model_file(source)
+    info = detect(loaded)
+    plan = build_plan(info)
+    output_dtype = np.dtype(OUTPUT_DTYPES[dtype]) if dtype else default_output_dtype(plan)
+    metadata = provenance(info, plan, loaded.sha256, output_dtype)
+    result = ConversionResult(source, target, info, plan, str(output_dtype), metadata, dry_run=dry_run, loaded=loaded)
+    if dry_run:
+        return result
+
+    out_dir = Path(out_dir) if out_dir is not None else source.parent
+    stem = name or (source.name if source.is_dir() else source.stem)
+    weights_path = out_dir / f"{stem}{TARGETS[target]}"
+    config_path = out_dir / f"{stem}.json"
+    if weights_path.resolve() == source.resolve():
+        raise UsageError(f"the output {weights_path} would overwrite the input; pass -o with another folder")
+    ensure_writable_dir(out_dir)
+
+    specs = output_specs(plan, output_dtype)
+    entries = {e.target: e for e in plan.entries}
+    arrays = {k: t.array for k, t in info.tensors.items()}
+    overflow: list[str] = []
+    done = 0
+
+    def produce(spec: TensorSpec) -> np.ndarray:
+        nonlocal done
+        entry = entries[spec.name]
+        array = materialise(entry, arrays)
+        if spec.dtype == np.float16 and array.dtype != np.float16 and array.size and float(np.max(np.abs(array))) > FP16_MAX:
+            overflow.append(f"{spec.name} (max |x| {float(np.max(np.abs(array))):.4g})")
+        done += 1
+        if progress:
+            progress(done, len(specs))
+        return array.astype(spec.dtype, copy=False) if array.dtype != spec.dtype else array
+
+    writer = write_safetensors if target == "ios" else write_npz
+
+    def checked_produce(spec: TensorSpec) -> np.ndarray:
+        array = produce(spec)
+        if done == len(specs) and overflow:
+            raise UnsupportedModelError(
+                f"{len(overflow)} tensor(s) exceed the float16 range ±{FP16_MAX:g}: {', '.join(overflow[:4])}; convert with --dtype fp32"
+            )
+        return array
+
+    with np.errstate(over="ignore"):
+        writer(weights_path, specs, checked_produce, metadata)
+    write_json(config_path, sidecar_config(info))
+    result.weights_path, result.config_path = weights_path, config_path
+    return result
+
+
+def describe_plan(result: ConversionResult) -> dict[str, Any]:
+    """The plan as plain data, for `inspect`, `--dry-run` and `--json`."""
+    info, plan = result.info, result.plan
+    return {
+        "source": str(result.source),
+        "container": result.loaded.container if result.loaded else None,
+        "source_sha256": result.loaded.sha256 if result.loaded else None,
+        "pickle_globals": result.loaded.globals_seen if result.loaded else [],
+        "family": info.family,
+        "kind": info.kind,
+        "variant": info.variant,
+        "facts": {k: v for k, v in info.summary().items() if k != "config"},
+        "config": sidecar_config(info),
+        "evidence": info.evidence,
+        "contradictions": info.contradictions,
+        "notes": info.notes,
+        "source_fields": {k: v for k, v in info.source_fields.items()},
+        "rule_pack": plan.pack.name,
+        "rules_sha256": plan.pack.sha256,
+        "weight_norm_spelling": plan.weight_norm_spelling,
+        "output_dtype": result.output_dtype,
+        "output_bytes": result.output_bytes,
+        "tensors": [
+            {
+                "target": e.target,
+                "rule": e.rule_id,
+                "kind": e.kind,
+                "sources": e.sources,
+                "source_shapes": {role: list(shape) for role, shape in e.source_shapes.items()},
+                "source_dtype": e.source_dtype,
+                "target_shape": list(e.target_shape),
+                "ops": e.ops,
+            }
+            for e in plan.entries
+        ],
+        "dropped": [{"source": key, "rule": rule} for key, rule in plan.dropped],
+        "aliased": [{"source": a, "as": b, "rule": rule} for a, b, rule in plan.aliased],
+        "rule_hits": plan.rule_hits,
+    }
+
+
+def plan_to_json(result: ConversionResult) -> str:
+    return json.dumps(describe_plan(result), indent=2, sort_keys=True)

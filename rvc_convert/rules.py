@@ -1,0 +1,465 @@
+"""The rule engine: YAML rule packs turn every source tensor name into a target name and a layer kind.
+
+A pack (mappings/<name>.yaml, schema in schemas/rule_pack.schema.json) lists aliases (source
+spellings normalised first), drops (tensors deliberately left out, each with a reason) and rules
+(source pattern -> target pattern + layer kind). Planning is two-sided: every source tensor must
+be consumed by exactly one rule or drop, and every tensor the architecture expects must be present
+with its expected shape. Nothing here looks at tensor values.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .errors import MappingError, RulePackError
+
+WEIGHT_NORM_SUFFIXES = {"_g": "g", "_v": "v"}
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}]*)|([*/])(\d+))?\}")
+
+
+def _package_dir(name: str) -> Path:
+    """mappings/ and schemas/ ship inside the wheel as rvc_convert.mappings / rvc_convert.schemas."""
+    try:
+        return Path(str(resources.files(f"rvc_convert.{name}")))
+    except ModuleNotFoundError:  # running from a source tree that is not installed
+        return Path(__file__).resolve().parent.parent / name
+
+
+MAPPINGS_DIR = _package_dir("mappings")
+SCHEMAS_DIR = _package_dir("schemas")
+
+
+# --- patterns ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourcePattern:
+    """`dec.ups.{i}.weight`: literal text with captures `{i}` (integer), `{p:a|b}` (word), `{m:*}` (any)."""
+
+    text: str
+
+    @cached_property
+    def regex(self) -> re.Pattern:
+        parts, pos = [], 0
+        for match in _PLACEHOLDER.finditer(self.text):
+            parts.append(re.escape(self.text[pos : match.start()]))
+            name, choices = match.group(1), match.group(2)
+            if choices is None:
+                parts.append(f"(?P<{name}>0|[1-9][0-9]*)")
+            elif choices == "*":
+                parts.append(f"(?P<{name}>.+?)")
+            else:
+                parts.append(f"(?P<{name}>{'|'.join(re.escape(c) for c in choices.split('|'))})")
+            pos = match.end()
+        parts.append(re.escape(self.text[pos:]))
+        return re.compile("".join(parts))
+
+    def match(self, key: str) -> dict[str, str] | None:
+        found = self.regex.fullmatch(key)
+        return found.groupdict() if found else None
+
+    @property
+    def skeleton(self) -> str:
+        """The pattern with every capture shown as `{}`: what `nearest rule` suggestions compare against."""
+        return _PLACEHOLDER.sub("{}", self.text)
+
+
+@dataclass(frozen=True)
+class TargetPattern:
+    """`flow.flow_{k/2}.enc.{l:in_layers=in_layer}_{j}`: fills captures, with arithmetic and word maps."""
+
+    text: str
+
+    def render(self, captures: dict[str, str], rule_id: str, source_key: str) -> str:
+        def fill(match: re.Match) -> str:
+            name, mapping, op, operand = match.groups()
+            if name not in captures:
+                raise RulePackError(f"rule {rule_id}: target uses {{{name}}}, which its source pattern does not capture")
+            value = captures[name]
+            if mapping is not None:
+                table = dict(item.split("=", 1) for item in mapping.split("|"))
+                if value not in table:
+                    raise RulePackError(f"rule {rule_id}: no mapping for '{value}' in {{{name}:{mapping}}}")
+                return table[value]
+            if op is None:
+                return value
+            number, operand_value = int(value), int(operand)
+            if op == "*":
+                return str(number * operand_value)
+            if number % operand_value:
+                raise MappingError(
+                    f"{source_key}: index {number} is not a multiple of {operand_value} (rule {rule_id}); "
+                    f"the checkpoint has a tensor where the architecture has a weightless layer"
+                )
+            return str(number // operand_value)
+
+        return _PLACEHOLDER.sub(fill, self.text)
+
+    def inverse_regex(self, source: SourcePattern) -> re.Pattern:
+        parts, pos = [], 0
+        for match in _PLACEHOLDER.finditer(self.text):
+            parts.append(re.escape(self.text[pos : match.start()]))
+            name, mapping, op, _operand = match.groups()
+            if mapping is not None:
+                values = [item.split("=", 1)[1] for item in mapping.split("|")]
+                parts.append(f"(?P<{name}>{'|'.join(re.escape(v) for v in values)})")
+            elif op is None:
+                source_choices = re.search(r"\{" + name + r":([^{}]*)\}", source.text)
+                any_text = source_choices and source_choices.group(1) == "*"
+                parts.append(f"(?P<{name}>.+?)" if any_text else f"(?P<{name}>[A-Za-z0-9_]+)")
+            else:
+                parts.append(f"(?P<{name}>0|[1-9][0-9]*)")
+            pos = match.end()
+        parts.append(re.escape(self.text[pos:]))
+        return re.compile("".join(parts))
+
+    def invert(self, key: str, source: SourcePattern) -> dict[str, str] | None:
+        found = self.inverse_regex(source).fullmatch(key)
+        if not found:
+            return None
+        captures = dict(found.groupdict())
+        for match in _PLACEHOLDER.finditer(self.text):
+            name, mapping, op, operand = match.groups()
+            if mapping is not None:
+                reverse = {b: a for a, b in (item.split("=", 1) for item in mapping.split("|"))}
+                captures[name] = reverse[captures[name]]
+            elif op == "/":
+                captures[name] = str(int(captures[name]) * int(operand))
+            elif op == "*":
+                captures[name] = str(int(captures[name]) // int(operand))
+        return captures
+
+
+def fill_source(pattern: SourcePattern, captures: dict[str, str]) -> str:
+    return _PLACEHOLDER.sub(lambda m: captures[m.group(1)], pattern.text)
+
+
+# --- packs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Alias:
+    id: str
+    source: SourcePattern
+    target: TargetPattern
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Drop:
+    id: str
+    source: SourcePattern
+    why: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    source: SourcePattern
+    target: TargetPattern
+    kind: str
+    weight_norm: bool = False
+    dtype: str | None = None
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    name: str
+    ndim: tuple[int, ...] | None
+    permute: tuple[int, ...] | None
+    why: str
+
+
+@dataclass
+class RulePack:
+    name: str
+    family: str
+    architecture: str
+    targets: list[str]
+    description: str
+    aliases: list[Alias]
+    drops: list[Drop]
+    rules: list[Rule]
+    kinds: dict[str, LayerKind]
+    path: Path
+    sha256: str  # of the pack and the layout table together: any rule change changes it
+
+    def kind(self, name: str) -> LayerKind:
+        return self.kinds[name]
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RulePackError(f"{path}: cannot read rule file ({exc})") from None
+
+
+def load_layer_kinds(mappings_dir: Path = MAPPINGS_DIR) -> tuple[dict[str, LayerKind], bytes]:
+    path = mappings_dir / "layouts.yaml"
+    data = _load_yaml(path)
+    kinds = {}
+    for name, spec in data["kinds"].items():
+        ndim = spec.get("ndim")
+        kinds[name] = LayerKind(
+            name,
+            None if ndim is None else tuple(ndim if isinstance(ndim, list) else [ndim]),
+            tuple(spec["permute"]) if "permute" in spec else None,
+            spec.get("why", ""),
+        )
+    return kinds, path.read_bytes()
+
+
+def load_rule_pack(name_or_path: str | Path, mappings_dir: Path = MAPPINGS_DIR) -> RulePack:
+    """Load and schema-check a pack by name (`synthesizer`) or path."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = mappings_dir / f"{name_or_path}.yaml"
+    if not path.is_file():
+        available = ", ".join(sorted(p.stem for p in mappings_dir.glob("*.yaml") if p.stem != "layouts"))
+        raise RulePackError(f"no rule pack '{name_or_path}' (available: {available})")
+    raw = path.read_bytes()
+    data = _load_yaml(path)
+    schema = json.loads((SCHEMAS_DIR / "rule_pack.schema.json").read_text())
+    try:
+        jsonschema.validate(data, schema)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "top level"
+        raise RulePackError(f"{path}: invalid rule pack at {where}: {exc.message}") from None
+    kinds, kinds_raw = load_layer_kinds(mappings_dir)
+    ids = [item["id"] for section in ("aliases", "drop", "rules") for item in data.get(section, [])]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise RulePackError(f"{path}: duplicate rule ids {duplicates}")
+    rules = [
+        Rule(r["id"], SourcePattern(r["from"]), TargetPattern(r["to"]), r["kind"], r.get("weight_norm", False), r.get("dtype"))
+        for r in data["rules"]
+    ]
+    for rule in rules:
+        if rule.weight_norm and not rule.source.text.endswith(".weight"):
+            raise RulePackError(f"{path}: rule {rule.id} has weight_norm but its source does not end in '.weight'")
+    return RulePack(
+        name=data["name"],
+        family=data["family"],
+        architecture=data["architecture"],
+        targets=list(data["targets"]),
+        description=data.get("description", ""),
+        aliases=[Alias(a["id"], SourcePattern(a["from"]), TargetPattern(a["to"]), a.get("why", "")) for a in data.get("aliases", [])],
+        drops=[Drop(d["id"], SourcePattern(d["from"]), d["why"]) for d in data.get("drop", [])],
+        rules=rules,
+        kinds=kinds,
+        path=path,
+        sha256=hashlib.sha256(raw + b"\0" + kinds_raw).hexdigest(),
+    )
+
+
+# --- planning ---------------------------------------------------------------------------------
+
+
+@dataclass
+class PlanEntry:
+    """One target tensor: which source tensors feed it, through which rule and ops."""
+
+    target: str
+    rule_id: str
+    kind: str
+    sources: dict[str, str]  # role ("w", or "g" and "v" for weight norm) -> source key as stored
+    source_shapes: dict[str, tuple[int, ...]]
+    source_dtype: str
+    target_shape: tuple[int, ...]
+    permute: tuple[int, ...] | None
+    fuse_weight_norm: bool
+    pinned_dtype: str | None = None
+
+    @property
+    def ops(self) -> list[str]:
+        ops = []
+        if self.fuse_weight_norm:
+            ops.append("fuse_weight_norm")
+        if self.permute and list(self.permute) != sorted(self.permute):
+            ops.append(f"transpose{tuple(self.permute)}")
+        return ops
+
+
+@dataclass
+class ConversionPlan:
+    pack: RulePack
+    entries: list[PlanEntry]
+    dropped: list[tuple[str, str]]  # (source key, drop id)
+    aliased: list[tuple[str, str, str]]  # (stored key, normalised key, alias id)
+    weight_norm_spelling: str  # classic | parametrizations | fused | mixed | none
+    rule_hits: dict[str, int] = field(default_factory=dict)
+
+
+def _nearest_rules(key: str, pack: RulePack, count: int = 2) -> str:
+    skeleton = re.sub(r"\d+", "{}", key)
+    candidates = {r.source.skeleton: r.id for r in pack.rules}
+    candidates.update({d.source.skeleton: d.id for d in pack.drops})
+    close = difflib.get_close_matches(skeleton, list(candidates), n=count, cutoff=0.0)
+    return ", ".join(f"{candidates[c]} ('{c}')" for c in close) or "none"
+
+
+def _summarise(problems: list[str], limit: int = 4) -> str:
+    shown = "; ".join(problems[:limit])
+    return shown + (f"; and {len(problems) - limit} more" if len(problems) > limit else "")
+
+
+def _permuted(shape: tuple[int, ...], permute: tuple[int, ...] | None) -> tuple[int, ...]:
+    return tuple(shape[i] for i in permute) if permute else tuple(shape)
+
+
+def plan_conversion(
+    pack: RulePack,
+    tensors: dict[str, tuple[tuple[int, ...], str]],
+    expected: dict[str, tuple[int, ...]] | None,
+    variant: str = "this model",
+) -> ConversionPlan:
+    """Map every source tensor (key -> (shape, dtype)) through the pack; check both-way coverage.
+
+    `expected` is the architecture's tensor list for the detected variant, in PyTorch layout and
+    fused spelling (`….weight`, not `weight_g`/`weight_v`). None skips the expected-set check.
+    """
+    # 1. Normalise spellings through the aliases.
+    normalised: dict[str, str] = {}
+    aliased: list[tuple[str, str, str]] = []
+    for key in tensors:
+        new = key
+        for alias in pack.aliases:
+            captures = alias.source.match(key)
+            if captures is not None:
+                new = alias.target.render(captures, alias.id, key)
+                aliased.append((key, new, alias.id))
+                break
+        if new in normalised.values():
+            other = next(k for k, v in normalised.items() if v == new)
+            raise MappingError(f"{key} and {other} both spell {new}: the checkpoint mixes two spellings of one tensor")
+        normalised[key] = new
+
+    # 2. Match each normalised key to exactly one rule or drop.
+    groups: dict[str, dict[str, Any]] = {}
+    dropped: list[tuple[str, str]] = []
+    unmapped: list[str] = []
+    hits: dict[str, int] = {r.id: 0 for r in pack.rules} | {d.id: 0 for d in pack.drops}
+    for stored_key, key in normalised.items():
+        matches: list[tuple[Any, dict[str, str], str]] = []
+        for drop in pack.drops:
+            captures = drop.source.match(key)
+            if captures is not None:
+                matches.append((drop, captures, "w"))
+        for rule in pack.rules:
+            captures = rule.source.match(key)
+            if captures is not None:
+                matches.append((rule, captures, "w"))
+            elif rule.weight_norm and key[-2:] in WEIGHT_NORM_SUFFIXES:
+                captures = rule.source.match(key[:-2])
+                if captures is not None:
+                    matches.append((rule, captures, WEIGHT_NORM_SUFFIXES[key[-2:]]))
+        if not matches:
+            unmapped.append(f"{stored_key} (nearest rules: {_nearest_rules(key, pack)})")
+            continue
+        if len(matches) > 1:
+            ids = ", ".join(m[0].id for m in matches)
+            raise RulePackError(f"{stored_key} matches several rules ({ids}) in {pack.path.name}: rules must not overlap")
+        rule, captures, role = matches[0]
+        hits[rule.id] += 1
+        if isinstance(rule, Drop):
+            dropped.append((stored_key, rule.id))
+            continue
+        target = rule.target.render(captures, rule.id, stored_key)
+        fused_key = fill_source(rule.source, captures)
+        group = groups.setdefault(target, {"rule": rule, "fused_key": fused_key, "roles": {}})
+        if role in group["roles"]:
+            raise MappingError(f"{stored_key} and {group['roles'][role]} both map to {target}: duplicate tensors")
+        group["roles"][role] = stored_key
+    if unmapped:
+        raise MappingError(
+            f"{len(unmapped)} source tensor(s) match no rule in {pack.path.name}: {_summarise(unmapped)}. "
+            f"This is not a {pack.family} we know how to convert; if it is a new layout, add a rule to mappings/{pack.path.name}"
+        )
+
+    # 3. Weight-norm groups must be complete; then check against the architecture's expected set.
+    spellings: set[str] = set()
+    problems: list[str] = []
+    entries: list[PlanEntry] = []
+    present_fused: dict[str, str] = {}
+    for target, group in groups.items():
+        rule, roles = group["rule"], group["roles"]
+        if set(roles) == {"g", "v"}:
+            spellings.add("parametrizations" if any(k.endswith(".original0") for k in roles.values()) else "classic")
+        elif set(roles) == {"w"}:
+            if rule.weight_norm:
+                spellings.add("fused")
+        else:
+            present = ", ".join(sorted(roles.values()))
+            missing = "weight_g" if "g" not in roles else "weight_v" if "v" not in roles else "both"
+            problems.append(f"{present} without its {missing} partner (or mixed with a fused weight) for {target}")
+            continue
+        present_fused[group["fused_key"]] = target
+        shapes = {role: tuple(tensors[k][0]) for role, k in roles.items()}
+        kind = pack.kind(rule.kind)
+        base_shape = shapes.get("w") or shapes["v"]
+        if "g" in shapes:
+            g_shape, v_shape = shapes["g"], shapes["v"]
+            if len(g_shape) != len(v_shape) or any(g not in (1, v) for g, v in zip(g_shape, v_shape)):
+                problems.append(f"{roles['g']} has shape {list(g_shape)}, which cannot scale {roles['v']} {list(v_shape)}")
+                continue
+        if kind.ndim is not None and len(base_shape) not in kind.ndim:
+            problems.append(f"{group['fused_key']} is {len(base_shape)}-D {list(base_shape)} but rule {rule.id} says it is a {rule.kind} ({'/'.join(map(str, kind.ndim))}-D)")
+            continue
+        entries.append(
+            PlanEntry(
+                target=target,
+                rule_id=rule.id,
+                kind=rule.kind,
+                sources=dict(sorted(roles.items())),
+                source_shapes=shapes,
+                source_dtype=tensors[roles.get("w") or roles["v"]][1],
+                target_shape=_permuted(base_shape, kind.permute),
+                permute=kind.permute,
+                fuse_weight_norm="g" in roles,
+                pinned_dtype=None if rule.dtype in (None, "keep") else rule.dtype,
+            )
+        )
+    if expected is not None:
+        for fused_key, shape in expected.items():
+            if fused_key not in present_fused:
+                problems.append(f"{fused_key} {list(shape)} is missing")
+        by_target = {e.target: e for e in entries}
+        for fused_key, target in present_fused.items():
+            if fused_key not in expected:
+                problems.append(f"{fused_key} is not part of {variant}")
+            elif target in by_target:
+                entry = by_target[target]
+                found = entry.source_shapes.get("w") or entry.source_shapes["v"]
+                if tuple(found) != tuple(expected[fused_key]):
+                    problems.append(f"{fused_key} is {list(found)}, expected {list(expected[fused_key])}")
+    if problems:
+        raise MappingError(f"{variant}: {_summarise(problems)}. The file is damaged or not the model its config says it is")
+    if len({e.target for e in entries}) != len(entries):
+        raise RulePackError(f"{pack.path.name}: two rules produce the same target tensor")
+    entries.sort(key=lambda e: e.target)
+    spelling = "none" if not spellings else spellings.pop() if len(spellings) == 1 else "mixed"
+    return ConversionPlan(pack, entries, sorted(dropped), aliased, spelling, hits)
+
+
+def invert_target_key(pack: RulePack, target_key: str) -> str:
+    """The source key (fused spelling) a target key came from: the inverse of the rename, for round-trip tests."""
+    found = []
+    for rule in pack.rules:
+        captures = rule.target.invert(target_key, rule.source)
+        if captures is not None and rule.source.match(fill_source(rule.source, captures)) is not None:
+            found.append(fill_source(rule.source, captures))
+    if len(found) != 1:
+        raise MappingError(f"{target_key}: {len(found)} rules could have produced it; the rename is not invertible")
+    return found[0]

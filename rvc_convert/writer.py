@@ -1,0 +1,120 @@
+"""Deterministic, atomic writers: .safetensors (MLX Swift), .npz (Python MLX), and JSON sidecars.
+
+Same tensors + metadata -> the same bytes: keys in a fixed order, no timestamps, metadata sorted.
+Files appear under their final name only when complete (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import struct
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .errors import InputIOError, RvcConvertError
+
+SAFETENSORS_CODES = {
+    np.dtype("float16"): "F16",
+    np.dtype("float32"): "F32",
+    np.dtype("float64"): "F64",
+    np.dtype("int64"): "I64",
+    np.dtype("int32"): "I32",
+    np.dtype("int16"): "I16",
+    np.dtype("int8"): "I8",
+    np.dtype("uint8"): "U8",
+    np.dtype("bool"): "BOOL",
+}
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    dtype: np.dtype
+    shape: tuple[int, ...]
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+
+Produce = Callable[[TensorSpec], np.ndarray]
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """Yield a temp path beside `path`; rename it into place only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(handle)
+    temp = Path(temp_name)
+    try:
+        yield temp
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _checked(spec: TensorSpec, array: np.ndarray) -> bytes:
+    if array.dtype != spec.dtype or tuple(array.shape) != tuple(spec.shape):
+        raise RvcConvertError(f"internal: {spec.name} produced {array.dtype}{list(array.shape)}, planned {spec.dtype}{list(spec.shape)}")
+    return np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+
+
+def safetensors_order(specs: list[TensorSpec]) -> list[TensorSpec]:
+    """Wider dtypes first, then by name: every tensor stays aligned to its element size."""
+    return sorted(specs, key=lambda s: (-s.dtype.itemsize, s.name))
+
+
+def write_safetensors(path: Path, specs: list[TensorSpec], produce: Produce, metadata: dict[str, str]) -> None:
+    ordered = safetensors_order(specs)
+    header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))}
+    offset = 0
+    for spec in ordered:
+        if spec.dtype not in SAFETENSORS_CODES:
+            raise RvcConvertError(f"{spec.name}: dtype {spec.dtype} cannot be stored in safetensors")
+        header[spec.name] = {"dtype": SAFETENSORS_CODES[spec.dtype], "shape": list(spec.shape), "data_offsets": [offset, offset + spec.nbytes]}
+        offset += spec.nbytes
+    encoded = json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    encoded += b" " * (-len(encoded) % 8)
+    with atomic_output(path) as temp, open(temp, "wb") as out:
+        out.write(struct.pack("<Q", len(encoded)))
+        out.write(encoded)
+        for spec in ordered:
+            out.write(_checked(spec, produce(spec)))
+
+
+def write_npz(path: Path, specs: list[TensorSpec], produce: Produce, metadata: dict[str, str]) -> None:
+    """An uncompressed .npz that np.load and mx.load read; metadata as JSON in the archive comment."""
+    with atomic_output(path) as temp, zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_STORED) as archive:
+        for spec in sorted(specs, key=lambda s: s.name):
+            array = produce(spec)
+            _checked(spec, array)
+            info = zipfile.ZipInfo(f"{spec.name}.npy", date_time=ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+        archive.comment = json.dumps(dict(sorted(metadata.items())), separators=(",", ":")).encode("utf-8")
+
+
+def write_json(path: Path, value: Any) -> None:
+    with atomic_output(path) as temp:
+        temp.write_text(json.dumps(value, indent=2, sort_keys=isinstance(value, dict)) + "\n", encoding="utf-8")
+
+
+def ensure_writable_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputIOError(f"cannot create output folder {directory} ({exc.strerror})") from None
+    if not os.access(directory, os.W_OK):
+        raise InputIOError(f"output folder {directory} is not writable")
