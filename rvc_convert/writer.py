@@ -108,7 +108,9 @@ def write_npz(path: Path, specs: list[TensorSpec], produce: Produce, metadata: d
 
 def write_json(path: Path, value: Any) -> None:
     with atomic_output(path) as temp:
-        temp.write_text(json.dumps(value, indent=2, sort_keys=isinstance(value, dict)) + "\n", encoding="utf-8")
+        # Config lists stay on one line, as the apps' existing <model>.json files are.
+        text = json.dumps(value, indent=2, sort_keys=True) if isinstance(value, dict) else json.dumps(value)
+        temp.write_text(text + "\n", encoding="utf-8")
 
 
 def ensure_writable_dir(directory: Path) -> None:

@@ -1,0 +1,208 @@
+"""rvc-convert command line. `rvc-convert MODEL` converts; sub-commands inspect, validate, ... do the rest.
+
+Every command prints for people by default and a JSON document with --json. Errors are one line
+on stderr (and a JSON error object on stdout with --json) with the exit codes of errors.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+CLICK_USAGE_EXIT = 2  # what click exits with on a usage error
+
+from . import __version__
+from .errors import EXIT_CODES, EXIT_OK, EXIT_USAGE, RvcConvertError
+
+app = typer.Typer(
+    name="rvc-convert",
+    help=(
+        "Convert RVC voice models (.pth) to MLX weights: .safetensors for MLX Swift (iOS/macOS apps) or "
+        ".npz for Python MLX, read without executing pickled code and checked tensor by tensor.\n\n"
+        "Run `rvc-convert MODEL.pth` to convert (the default command), `rvc-convert inspect MODEL.pth` to see what a "
+        "file is and how every tensor will be mapped, `rvc-convert validate MODEL` to check a file before shipping it.\n\n"
+        "Exit codes: 0 ok, 1 validation failed, 2 unsupported model or unmapped tensor, 3 unsafe input refused, "
+        "4 usage error, 5 I/O error or corrupt file."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class Target(str, Enum):
+    ios = "ios"
+    mlx = "mlx"
+
+
+class Dtype(str, Enum):
+    fp16 = "fp16"
+    fp32 = "fp32"
+
+
+def emit_json(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1e6:.1f} MB"
+
+
+def _model_line(facts: dict[str, str], kind: str) -> str:
+    kinds = {
+        "webui-export": "RVC WebUI export",
+        "applio-export": "Applio export",
+        "training-checkpoint": "training checkpoint (G_*.pth)",
+        "state-dict": "bare state dict",
+        "converted": "rvc-convert output",
+    }
+    parts = [kinds.get(kind, kind), facts.get("family", "?")]
+    if facts.get("family") == "synthesizer":
+        parts += [
+            facts["version"],
+            f"{facts['sample_rate']} Hz",
+            "pitch-guided (f0)" if facts["f0"] == "1" else "no pitch (nof0)",
+            facts["vocoder"],
+            f"{facts['speakers']} speaker(s)",
+        ]
+    return " · ".join(parts)
+
+
+def print_plan_summary(plan: dict[str, Any], verbose_tensors: bool) -> None:
+    echo = typer.echo
+    echo(f"{plan['source']}  ({plan['container']}, sha256 {plan['source_sha256'][:12]}…)")
+    echo(f"  model      {_model_line(plan['facts'], plan['kind'])}")
+    for line in plan["evidence"]:
+        echo(f"  evidence   {line}")
+    for line in plan["contradictions"]:
+        echo(f"  CONFLICT   {line}")
+    for line in plan["notes"]:
+        echo(f"  note       {line}")
+    echo(f"  pickle     globals: {', '.join(plan['pickle_globals']) or 'none (no pickle)'}")
+    fused = sum(1 for t in plan["tensors"] if "fuse_weight_norm" in t["ops"])
+    moved = sum(1 for t in plan["tensors"] if any(op.startswith("transpose") for op in t["ops"]))
+    echo(
+        f"  plan       rule pack '{plan['rule_pack']}' (sha256 {plan['rules_sha256'][:12]}…): {len(plan['tensors'])} target tensors, "
+        f"{fused} weight-norm fused ({plan['weight_norm_spelling']} spelling), {moved} transposed, {len(plan['dropped'])} dropped"
+    )
+    if plan["dropped"]:
+        by_rule: dict[str, int] = {}
+        for item in plan["dropped"]:
+            by_rule[item["rule"]] = by_rule.get(item["rule"], 0) + 1
+        echo("  dropped    " + ", ".join(f"{count} by {rule}" for rule, count in sorted(by_rule.items())))
+    echo(f"  output     {plan['output_dtype']}, {_megabytes(plan['output_bytes'])}")
+    if verbose_tensors:
+        echo("")
+        width = max(len(t["target"]) for t in plan["tensors"])
+        for t in plan["tensors"]:
+            sources = " + ".join(f"{src}{shape}" for (role, src), shape in zip(t["sources"].items(), t["source_shapes"].values()))
+            ops = ",".join(t["ops"]) or "copy"
+            echo(f"  {t['target']:<{width}}  {str(t['target_shape']):<16} <- {ops:<28} {t['rule']:<32} {sources} {t['source_dtype']}")
+        for item in plan["dropped"]:
+            echo(f"  {'(dropped)':<{width}}  {item['source']} by {item['rule']}")
+
+
+@app.command("convert")
+def convert_command(
+    model: Path = typer.Argument(..., help="RVC model: .pth/.pt export or G_*.pth checkpoint, .safetensors, .npz, or a Hugging Face folder."),
+    target: Target = typer.Option(Target.ios, "--target", "-t", help="ios: .safetensors for MLX Swift; mlx: .npz for Python MLX."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (default: beside the model)."),
+    dtype: Optional[Dtype] = typer.Option(None, "--dtype", help="Output float dtype (default: the source's, fp16 for exports)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Output file stem (default: the model's)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Read, detect and plan; write nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON report instead of text."),
+) -> None:
+    """Convert MODEL to MLX (the default command: `rvc-convert MODEL` is `rvc-convert convert MODEL`)."""
+    from .convert import convert_model, describe_plan
+
+    result = convert_model(model, target.value, output, dtype.value if dtype else None, name, dry_run)
+    plan = describe_plan(result)
+    outputs = [str(p) for p in (result.weights_path, result.config_path) if p]
+    if as_json:
+        emit_json({"schema": "rvc-convert/convert/1", "ok": True, "dry_run": dry_run, "target": target.value, "outputs": outputs, "plan": plan})
+        return
+    print_plan_summary(plan, verbose_tensors=False)
+    if dry_run:
+        typer.echo("  dry run    nothing written")
+        return
+    size = result.weights_path.stat().st_size
+    typer.echo(f"  wrote      {result.weights_path} ({_megabytes(size)})")
+    typer.echo(f"             {result.config_path}")
+
+
+@app.command("inspect")
+def inspect_command(
+    model: Path = typer.Argument(..., help="Any file rvc-convert reads."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full plan as JSON."),
+    brief: bool = typer.Option(False, "--brief", help="Summary only, without the per-tensor table."),
+) -> None:
+    """Show what MODEL is, the evidence, the pickle globals it uses and where every tensor goes. Writes nothing."""
+    from .convert import convert_model, describe_plan
+
+    plan = describe_plan(convert_model(model, dry_run=True))
+    if as_json:
+        emit_json({"schema": "rvc-convert/inspect/1", "ok": True, "plan": plan})
+    else:
+        print_plan_summary(plan, verbose_tensors=not brief)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"rvc-convert {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """rvc-convert: RVC checkpoints to MLX, safely and verifiably."""
+
+
+def _wants_json(argv: list[str]) -> bool:
+    return "--json" in argv
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point. Returns (and exits with) one of the documented exit codes."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = typer.main.get_command(app)
+    known = set(getattr(command, "commands", {}))
+    # `rvc-convert MODEL ...` means `rvc-convert convert MODEL ...`.
+    if argv and argv[0] not in known and argv[0] not in ("--help", "-h", "--version"):
+        argv.insert(0, "convert")
+    try:
+        # Standalone mode: click prints usage errors itself and exits with 2, which we report as 4.
+        command.main(args=argv, prog_name="rvc-convert", standalone_mode=True)
+        code = EXIT_OK
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
+        if code == CLICK_USAGE_EXIT:
+            code = EXIT_USAGE
+    except RvcConvertError as exc:
+        code = exc.exit_code
+        _report_error(argv, exc.kind, str(exc), code)
+    except KeyboardInterrupt:
+        code = 130
+        typer.echo("rvc-convert: interrupted", err=True)
+    return code
+
+
+def _report_error(argv: list[str], kind: str, message: str, code: int) -> None:
+    typer.echo(f"rvc-convert: error: {message}", err=True)
+    if _wants_json(argv):
+        emit_json({"schema": "rvc-convert/error/1", "ok": False, "error": {"kind": kind, "message": message, "exit_code": code, "meaning": EXIT_CODES.get(code, "")}})
+
+
+def entry_point() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()
