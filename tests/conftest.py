@@ -1,0 +1,13 @@
+"""Shared pytest setup."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_TESTS = Path(__file__).resolve().parent
+# `from golden import golden_path` (tests/golden.py) and the fixture generators in fixtures/
+# (`import make_variants`, `import hostile`) work from any test module.
+for _folder in (_TESTS, _TESTS.parent / "fixtures"):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
