@@ -308,13 +308,14 @@ def hubert_config_from_file(loaded: LoadedFile) -> dict[str, Any]:
     return config
 
 
-def hubert_expected_tensors(config: Mapping[str, Any], layout: str = "fairseq") -> dict[str, tuple[int, ...]]:
-    """Every tensor a HuBERT/ContentVec file in `layout` ('fairseq' or 'hf') must hold, with its PyTorch shape.
+def hubert_expected_tensors(config: Mapping[str, Any], layout: str | None = None) -> dict[str, tuple[int, ...]]:
+    """Every tensor a HuBERT/ContentVec file in `layout` ('fairseq' or 'hf'; default: the config's
+    `source_layout`) must hold, with its PyTorch shape.
 
     Keys use the fused spelling: the positional conv is `….weight` (its weight_g/weight_v, or
     parametrizations original0/1, are the converter's business).
     """
-    names = _hubert_names(layout)
+    names = _hubert_names(layout or config.get("source_layout", "fairseq"))
     expected: dict[str, tuple[int, ...]] = {}
     in_channels = 1
     for i, (channels, kernel, _stride) in enumerate(config["conv_layers"]):

@@ -1,0 +1,274 @@
+"""HuBERT / ContentVec content encoder in MLX: the features RVC feeds its synthesizer.
+
+Channels-last throughout: audio (B, L) -> conv features (B, T, C) -> hidden states (B, T, D).
+Parameter paths equal the converted file's keys (mappings/hubert_*.yaml), so loading is strict and
+nothing is renamed. The math follows fairseq's HubertModel in eval mode with
+`layer_norm_first: false` (reference/hubert_rmvpe_format.md §7):
+
+    conv 0 -> GroupNorm(C, C) -> GELU, convs 1.. -> GELU          (no padding, no bias)
+    LayerNorm(C) -> Linear(C, D)                                   proj_features
+    pos = GELU(grouped Conv1d(K, pad K//2)[:T])                    even K: drop the last frame
+    x = LayerNorm(x + pos)                                         hidden_states[0]
+    x = LN(x + MHA(x)); x = LN(x + FFN(x))                         hidden_states[i], post-LN
+    RVC v2 = hidden_states[-1];  RVC v1 = final_proj(hidden_states[9])
+
+GELU is the exact erf form everywhere; every norm uses eps 1e-5 unless the config says otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+
+from .weights import load_into, load_weights
+
+FAMILY = "hubert"
+WAVEFORM_NORM_EPS = 1e-5  # F.layer_norm(wav, wav.shape) in RVC's feature extraction
+
+
+def config_from_metadata(metadata: dict[str, Any], family: str, path: str | Path) -> dict[str, Any]:
+    """The `config` metadata entry (a JSON object, or its JSON text) of a converted `family` file."""
+    raw = metadata.get("config")
+    if raw is None:
+        raise ValueError(f"{path}: no 'config' metadata; convert the source model with rvc-convert to get one")
+    config = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    if config.get("architecture") != family:
+        raise ValueError(f"{path}: holds a '{config.get('architecture')}' model, not {family}")
+    return config
+
+
+# --- modules ----------------------------------------------------------------------------------
+
+
+def time_mean(x: mx.array, block: int = 64) -> mx.array:
+    """Mean over axis 1 of (B, T, C), summed in blocks of `block` frames.
+
+    A plain float32 sum over thousands of frames drifts enough (≈ 4e-5 relative after the
+    normalisation below) to dominate the parity error; blocked partial sums stay near 1e-6.
+    """
+    frames = x.shape[1]
+    pad = (-frames) % block
+    if pad:
+        x = mx.concatenate([x, mx.zeros((x.shape[0], pad, x.shape[2]), x.dtype)], axis=1)
+    partial = x.reshape(x.shape[0], -1, block, x.shape[2]).sum(axis=2)
+    return partial.sum(axis=1, keepdims=True) / frames
+
+
+class ChannelTimeNorm(nn.Module):
+    """GroupNorm(C, C) on (B, T, C): each channel normalised over time, biased variance, affine.
+
+    fairseq's Fp32GroupNorm after conv 0; statistics in float32 whatever the compute dtype.
+    """
+
+    def __init__(self, channels: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = mx.ones((channels,))
+        self.bias = mx.zeros((channels,))
+
+    def __call__(self, x: mx.array) -> mx.array:
+        x32 = x.astype(mx.float32)
+        centred = x32 - time_mean(x32)
+        variance = time_mean(centred * centred)
+        y = centred * mx.rsqrt(variance + self.eps)
+        return (y * self.weight.astype(mx.float32) + self.bias.astype(mx.float32)).astype(x.dtype)
+
+
+class FeatureConvLayer(nn.Module):
+    def __init__(self, in_channels: int, channels: int, kernel: int, stride: int, bias: bool, group_norm_eps: float | None):
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, channels, kernel, stride=stride, bias=bias)
+        if group_norm_eps is not None:
+            self.group_norm = ChannelTimeNorm(channels, group_norm_eps)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        x = self.conv(x)
+        if "group_norm" in self:
+            x = self.group_norm(x)
+        return nn.gelu(x)
+
+
+class FeatureExtractor(nn.Module):
+    def __init__(self, conv_layers: list[list[int]], bias: bool, group_norm_eps: float):
+        super().__init__()
+        channels = [1] + [c for c, _, _ in conv_layers]
+        self.conv_layers = [
+            FeatureConvLayer(channels[i], c, k, s, bias, group_norm_eps if i == 0 else None) for i, (c, k, s) in enumerate(conv_layers)
+        ]
+
+    def __call__(self, audio: mx.array) -> mx.array:
+        x = audio[:, :, None]
+        for layer in self.conv_layers:
+            x = layer(x)
+        return x
+
+
+class FeatureProjection(nn.Module):
+    def __init__(self, conv_dim: int, hidden: int, eps: float):
+        super().__init__()
+        self.layer_norm = nn.LayerNorm(conv_dim, eps=eps)
+        self.projection = nn.Linear(conv_dim, hidden)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return self.projection(self.layer_norm(x))
+
+
+class PositionalConv(nn.Module):
+    def __init__(self, hidden: int, kernel: int, groups: int):
+        super().__init__()
+        self.kernel = kernel
+        self.conv = nn.Conv1d(hidden, hidden, kernel, padding=kernel // 2, groups=groups)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        y = self.conv(x)
+        if self.kernel % 2 == 0:
+            y = y[:, :-1]  # SamePad: an even kernel yields T + 1 frames; the last one goes
+        return nn.gelu(y)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, hidden: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.q_proj = nn.Linear(hidden, hidden)
+        self.k_proj = nn.Linear(hidden, hidden)
+        self.v_proj = nn.Linear(hidden, hidden)
+        self.out_proj = nn.Linear(hidden, hidden)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        batch, frames, hidden = x.shape
+        head_dim = hidden // self.heads
+
+        def split(t: mx.array) -> mx.array:
+            return t.reshape(batch, frames, self.heads, head_dim).transpose(0, 2, 1, 3)
+
+        q, k, v = split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x))
+        scores = (q * head_dim**-0.5) @ k.transpose(0, 1, 3, 2)
+        out = mx.softmax(scores.astype(mx.float32), axis=-1).astype(v.dtype) @ v
+        return self.out_proj(out.transpose(0, 2, 1, 3).reshape(batch, frames, hidden))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, hidden: int, ffn: int):
+        super().__init__()
+        self.intermediate_dense = nn.Linear(hidden, ffn)
+        self.output_dense = nn.Linear(ffn, hidden)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return self.output_dense(nn.gelu(self.intermediate_dense(x)))
+
+
+class EncoderLayer(nn.Module):
+    """Post-LN transformer layer (layer_norm_first false)."""
+
+    def __init__(self, hidden: int, heads: int, ffn: int, eps: float):
+        super().__init__()
+        self.attention = SelfAttention(hidden, heads)
+        self.layer_norm = nn.LayerNorm(hidden, eps=eps)
+        self.feed_forward = FeedForward(hidden, ffn)
+        self.final_layer_norm = nn.LayerNorm(hidden, eps=eps)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        x = self.layer_norm(x + self.attention(x))
+        return self.final_layer_norm(x + self.feed_forward(x))
+
+
+class Encoder(nn.Module):
+    def __init__(self, config: dict[str, Any]):
+        super().__init__()
+        hidden, eps = config["hidden_size"], config["layer_norm_eps"]
+        self.pos_conv_embed = PositionalConv(hidden, config["pos_conv_kernel"], config["pos_conv_groups"])
+        self.layer_norm = nn.LayerNorm(hidden, eps=eps)
+        self.layers = [EncoderLayer(hidden, config["num_heads"], config["ffn_dim"], eps) for _ in range(config["num_layers"])]
+
+
+@dataclass
+class HubertOutputs:
+    """Every stage RVC or a parity check looks at; (B, T, ·) arrays."""
+
+    conv_features: mx.array
+    proj_features: mx.array
+    pos_conv_out: mx.array
+    hidden_states: list[mx.array]  # [0] after the encoder LayerNorm, [i] after layer i
+
+
+class HuBERT(nn.Module):
+    def __init__(self, config: dict[str, Any]):
+        super().__init__()
+        if config.get("layer_norm_first"):
+            raise ValueError("pre-LN HuBERT (layer_norm_first true) is not supported: RVC uses the post-LN base model")
+        if config.get("feature_norm", "group") != "group" or config.get("activation", "gelu") != "gelu":
+            raise ValueError(f"unsupported HuBERT variant: feature_norm {config.get('feature_norm')}, activation {config.get('activation')}")
+        self.config = dict(config)
+        conv_layers = config["conv_layers"]
+        self.feature_extractor = FeatureExtractor(conv_layers, config.get("conv_bias", False), config.get("group_norm_eps", 1e-5))
+        self.feature_projection = FeatureProjection(conv_layers[-1][0], config["hidden_size"], config["layer_norm_eps"])
+        self.encoder = Encoder(config)
+        if config.get("final_proj_dim"):
+            self.final_proj = nn.Linear(config["hidden_size"], config["final_proj_dim"])
+
+    @classmethod
+    def from_file(cls, path: str | Path, dtype: mx.Dtype = mx.float32) -> "HuBERT":
+        """A converted HuBERT/ContentVec `.safetensors` / `.npz`, loaded strictly; computes in `dtype`."""
+        weights, metadata = load_weights(path)
+        model = cls(config_from_metadata(metadata, FAMILY, path))
+        return load_into(model, weights, dtype)
+
+    @property
+    def dtype(self) -> mx.Dtype:
+        return self.encoder.layer_norm.weight.dtype
+
+    def prepare_audio(self, audio: Any) -> mx.array:
+        """16 kHz mono float audio, (L,) or (B, L); layer-normalised only when the model asks for it."""
+        x = mx.array(np.asarray(audio, dtype=np.float32)) if not isinstance(audio, mx.array) else audio.astype(mx.float32)
+        if x.ndim == 1:
+            x = x[None]
+        if x.ndim != 2:
+            raise ValueError(f"audio must be (samples,) or (batch, samples), got shape {tuple(x.shape)}")
+        receptive = 1 + sum((k - 1) * int(np.prod([s for _, _, s in self.config["conv_layers"][:i]])) for i, (_, k, _) in enumerate(self.config["conv_layers"]))
+        if x.shape[1] < receptive:
+            raise ValueError(f"audio has {x.shape[1]} samples; HuBERT needs at least {receptive} (one frame)")
+        if self.config.get("normalize_waveform"):
+            samples = x[:, :, None]
+            centred = samples - time_mean(samples)
+            x = (centred * mx.rsqrt(time_mean(centred * centred) + WAVEFORM_NORM_EPS))[:, :, 0]
+        return x.astype(self.dtype)
+
+    def run(self, audio: Any, output_layer: int | None = None) -> HubertOutputs:
+        """The forward pass up to layer `output_layer` (1-based; default: all layers)."""
+        last = self.config["num_layers"] if output_layer is None else output_layer
+        if not 0 <= last <= self.config["num_layers"]:
+            raise ValueError(f"output_layer {output_layer} outside 0..{self.config['num_layers']}")
+        conv_features = self.feature_extractor(self.prepare_audio(audio))
+        proj_features = self.feature_projection(conv_features)
+        pos_conv_out = self.encoder.pos_conv_embed(proj_features)
+        x = self.encoder.layer_norm(proj_features + pos_conv_out)
+        hidden_states = [x]
+        for layer in self.encoder.layers[:last]:
+            x = layer(x)
+            hidden_states.append(x)
+        return HubertOutputs(conv_features, proj_features, pos_conv_out, hidden_states)
+
+    def extract_features(self, audio: Any, version: str = "v2", v1_layer: int | None = None) -> mx.array:
+        """What RVC feeds the synthesizer, (B, T, ·) at 50 frames/s.
+
+        v2: output of the last layer (no final LayerNorm, no projection). v1: final_proj(output of
+        layer `v1_layer`): RVC uses 9 (the config's `v1_output_layer`); Applio uses the last layer.
+        """
+        if version == "v2":
+            return self.run(audio).hidden_states[-1]
+        if version == "v1":
+            if "final_proj" not in self:
+                raise ValueError("this HuBERT file has no final_proj: it can serve RVC v2 models only")
+            layer = self.config.get("v1_output_layer", 9) if v1_layer is None else v1_layer
+            return self.final_proj(self.run(audio, output_layer=layer).hidden_states[layer])
+        raise ValueError(f"version must be 'v1' or 'v2', got {version!r}")
+
+    def __call__(self, audio: Any) -> mx.array:
+        return self.extract_features(audio, "v2")
