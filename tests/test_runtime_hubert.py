@@ -13,7 +13,6 @@ import warnings
 
 import rvc_runtime  # noqa: F401  (before mlx: gives MLX its BLAS)
 import mlx.core as mx
-import mlx.nn as nn
 import numpy as np
 import pytest
 import torch
@@ -32,7 +31,7 @@ from rvc_convert.errors import MappingError, RvcConvertError
 from rvc_convert.reader import read_model_file
 from rvc_convert.rules import load_rule_pack, plan_conversion
 from rvc_convert.transform import materialise
-from rvc_runtime.hubert import HuBERT
+from rvc_runtime.hubert import FeedForward, HuBERT
 from rvc_runtime.weights import load_into
 
 FAIRSEQ = "hubert/hubert_tiny.pt"
@@ -161,6 +160,27 @@ def test_b21_positional_conv_is_fused_once_per_tap_in_conv1d_layout():
     assert np.max(np.abs(fused - per_output)) > 1e-2  # the wrong axis would be visible
 
 
+@pytest.mark.parametrize("spelling", ["parametrizations", "fused"])
+def test_hf_weight_norm_spellings_give_the_same_positional_conv(spelling):
+    """HF files spell the positional conv as weight_g/weight_v, as parametrizations original0/1, or
+    already fused; each becomes the same weight, and a fused one is not fused again."""
+    loaded = read_model_file(golden_path(HF))
+    config = hubert_config_from_file(loaded)
+    arrays = {k: t.array for k, t in hubert_source_tensors(loaded).items()}
+    base = "encoder.pos_conv_embed.conv"
+    g, v = arrays.pop(f"{base}.weight_g"), arrays.pop(f"{base}.weight_v")
+    if spelling == "parametrizations":
+        arrays[f"{base}.parametrizations.weight.original0"], arrays[f"{base}.parametrizations.weight.original1"] = g, v
+    else:
+        arrays[f"{base}.weight"] = torch._weight_norm(torch.tensor(v), torch.tensor(g), 2).numpy()
+    plan = plan_conversion(load_rule_pack("hubert_hf"), {k: (a.shape, str(a.dtype)) for k, a in arrays.items()}, hubert_expected_tensors(config))
+    (entry,) = [e for e in plan.entries if e.target == f"{base}.weight"]
+    assert entry.fuse_weight_norm == (spelling == "parametrizations")
+    _, reference_plan, reference_arrays = plan_file(golden_path(HF))
+    (reference,) = [e for e in reference_plan.entries if e.target == f"{base}.weight"]
+    np.testing.assert_allclose(materialise(entry, arrays), materialise(reference, reference_arrays), rtol=1e-6, atol=1e-7)
+
+
 # --- runtime parity ---------------------------------------------------------------------------
 
 
@@ -211,12 +231,15 @@ def test_b13_positional_conv_is_grouped_samepad_then_exact_gelu():
     assert rel_error(tanh, exact) > 1e-4  # the approximation would be caught
 
 
-def test_b13_gelu_is_the_erf_form():
-    x = np.linspace(-5, 5, 1001, dtype=np.float32)
+def test_b13_feed_forward_gelu_is_the_erf_form():
+    """With identity projections the feed-forward block is GELU itself: it must be the erf form
+    (the tanh approximation is off by up to ~5e-4 here)."""
+    block = FeedForward(8, 8)
+    block.load_weights([("intermediate_dense.weight", mx.eye(8)), ("intermediate_dense.bias", mx.zeros((8,))),
+                        ("output_dense.weight", mx.eye(8)), ("output_dense.bias", mx.zeros((8,)))])
+    x = np.linspace(-5, 5, 800, dtype=np.float32).reshape(100, 8)
     exact = torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
-    layer = HuBERT(plan_file(golden_path(FAIRSEQ))[0]).encoder.layers[0].feed_forward
-    assert layer.intermediate_dense is not None
-    assert np.max(np.abs(np.array(nn.gelu(mx.array(x))) - exact)) < 1e-6
+    assert np.max(np.abs(np.array(block(mx.array(x))) - exact)) < 1e-6
 
 
 def test_waveform_is_layer_normalised_only_when_the_model_says_so(refs):
