@@ -17,7 +17,7 @@ import typer
 CLICK_USAGE_EXIT = 2  # what click exits with on a usage error
 
 from . import __version__
-from .errors import EXIT_CODES, EXIT_OK, EXIT_USAGE, RvcConvertError
+from .errors import EXIT_CODES, EXIT_OK, EXIT_USAGE, EXIT_VALIDATION_FAILED, InputIOError, RvcConvertError, ValidationFailedError
 
 app = typer.Typer(
     name="rvc-convert",
@@ -116,24 +116,103 @@ def convert_command(
     dtype: Optional[Dtype] = typer.Option(None, "--dtype", help="Output float dtype (default: the source's, fp16 for exports)."),
     name: Optional[str] = typer.Option(None, "--name", help="Output file stem (default: the model's)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Read, detect and plan; write nothing."),
+    validate: bool = typer.Option(True, "--validate/--no-validate", help="Check the written file: structure, layer-wise against the source, MLX runtime smoke test."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON report instead of text."),
 ) -> None:
-    """Convert MODEL to MLX (the default command: `rvc-convert MODEL` is `rvc-convert convert MODEL`)."""
+    """Convert MODEL to MLX (the default command: `rvc-convert MODEL` is `rvc-convert convert MODEL`).
+
+    The written file is validated unless --no-validate; a failed check exits 1 and removes the outputs."""
     from .convert import convert_model, describe_plan
 
     result = convert_model(model, target.value, output, dtype.value if dtype else None, name, dry_run)
     plan = describe_plan(result)
     outputs = [str(p) for p in (result.weights_path, result.config_path) if p]
+    report = None
+    if validate and not dry_run:
+        from .validate import validate_conversion
+
+        report = validate_conversion(result)
+        if not report.ok:
+            # A file that failed its checks is not left behind to be shipped by mistake.
+            for path in (result.weights_path, result.config_path):
+                path.unlink(missing_ok=True)
+            outputs = []
     if as_json:
-        emit_json({"schema": "rvc-convert/convert/1", "ok": True, "dry_run": dry_run, "target": target.value, "outputs": outputs, "plan": plan})
+        emit_json(
+            {
+                "schema": "rvc-convert/convert/1",
+                "ok": report.ok if report else True,
+                "dry_run": dry_run,
+                "target": target.value,
+                "outputs": outputs,
+                "plan": plan,
+                "validation": report.to_dict() if report else None,
+            }
+        )
+    else:
+        print_plan_summary(plan, verbose_tensors=False)
+        if dry_run:
+            typer.echo("  dry run    nothing written")
+        elif outputs:
+            typer.echo(f"  wrote      {result.weights_path} ({_megabytes(result.weights_path.stat().st_size)})")
+            typer.echo(f"             {result.config_path}")
+        if report:
+            print_checks(report)
+    if report and not report.ok:
+        raise ValidationFailedError(f"{model}: the converted file failed validation ({first_failure(report)}); nothing was written")
+
+
+def first_failure(report: Any) -> str:
+    failed = [f"{c.name}: {c.detail}" for c in report.checks if c.status == "fail"]
+    failed += [f"{f.id}: {f.message}" for f in report.findings if f.severity == "error"]
+    return failed[0] if failed else "unknown"
+
+
+def print_checks(report: Any) -> None:
+    for check in report.checks:
+        mark = {"pass": "ok  ", "fail": "FAIL", "skip": "skip"}[check.status]
+        typer.echo(f"  {mark}       {check.name}: {check.detail}")
+    for finding in report.findings:
+        typer.echo(f"  {finding.severity:<10} {finding.id}: {finding.message}")
+
+
+def print_parity(rows: list[dict[str, Any]]) -> None:
+    if not rows:
         return
-    print_plan_summary(plan, verbose_tensors=False)
-    if dry_run:
-        typer.echo("  dry run    nothing written")
-        return
-    size = result.weights_path.stat().st_size
-    typer.echo(f"  wrote      {result.weights_path} ({_megabytes(size)})")
-    typer.echo(f"             {result.config_path}")
+    width = max(len(r["stage"]) for r in rows)
+    typer.echo(f"\n  {'stage':<{width}}  {'max abs':>10}  {'rel RMS':>10}  {'SNR dB':>8}  status")
+    for row in rows:
+        if "snr_db" not in row:
+            typer.echo(f"  {row['stage']:<{width}}  {row.get('detail', '')}  {row['status']}")
+            continue
+        typer.echo(f"  {row['stage']:<{width}}  {row['max_abs']:>10.2e}  {row['rel_rms']:>10.2e}  {row['snr_db']:>8.1f}  {row['status']}")
+
+
+@app.command("validate")
+def validate_command(
+    model: Path = typer.Argument(..., help="A source model (.pth, .pt, HF folder) or an rvc-convert output (.safetensors / .npz)."),
+    reference: Optional[Path] = typer.Option(None, "--reference", "-r", help="Upstream reference outputs (.npz, golden refs format): compare every stage."),
+    layerwise: bool = typer.Option(True, "--layerwise/--no-layerwise", help="Compare every converted layer with the source layer on random input."),
+    runtime: bool = typer.Option(True, "--runtime/--no-runtime", help="Run the MLX runtime on a short deterministic input."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (schema: schemas/validate_report.schema.json)."),
+) -> None:
+    """Is MODEL safe to open, what is it, does it convert, and does the converted model compute what upstream computes?
+
+    Exit 0 when every check passes, 1 when one fails; 2/3/5 when the file cannot be converted, is unsafe or unreadable."""
+    from .validate import validate_model
+
+    if reference is not None and not reference.is_file():
+        raise InputIOError(f"{reference}: no such reference file")
+    report = validate_model(model, reference, layerwise=layerwise, runtime=runtime)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        typer.echo(f"{model}  ({report.family} {report.variant}, {report.kind})")
+        print_checks(report)
+        print_parity(report.parity)
+        typer.echo(f"\n  {'PASS' if report.ok else 'FAIL'} in {report.seconds:.1f} s")
+    if not report.ok:
+        raise typer.Exit(EXIT_VALIDATION_FAILED)
 
 
 @app.command("inspect")
