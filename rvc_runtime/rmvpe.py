@@ -132,8 +132,11 @@ class BatchNorm(nn.Module):
         self.running_var = mx.ones((channels,))
 
     def __call__(self, x: mx.array) -> mx.array:
-        scale = self.weight * mx.rsqrt(self.running_var + self.eps)
-        return (x - self.running_mean) * scale + self.bias
+        # scale and shift in float32 whatever the compute dtype: 1/sqrt(var + eps) is the sensitive part
+        f32 = mx.float32
+        scale = self.weight.astype(f32) * mx.rsqrt(self.running_var.astype(f32) + self.eps)
+        shift = self.bias.astype(f32) - self.running_mean.astype(f32) * scale
+        return (x * scale.astype(x.dtype) + shift.astype(x.dtype)).astype(x.dtype)
 
 
 class ConvBlockRes(nn.Module):
