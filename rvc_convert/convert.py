@@ -12,6 +12,7 @@ import numpy as np
 
 from . import __version__
 from .architectures import synthesizer_expected_tensors
+from .architectures_aux import hubert_expected_tensors, rmvpe_expected_tensors
 from .detect import CONVERTED_LAYOUT, ModelInfo, detect
 from .errors import UnsupportedModelError, UsageError
 from .reader import LoadedFile, read_model_file
@@ -24,6 +25,8 @@ TARGETS = {"ios": ".safetensors", "mlx": ".npz"}
 # architecture name (rule pack `architecture:`) -> expected source tensors for a detected config
 ARCHITECTURES: dict[str, Callable[[Any], dict[str, tuple[int, ...]]]] = {
     "rvc_synthesizer": synthesizer_expected_tensors,
+    "hubert": hubert_expected_tensors,
+    "rmvpe": rmvpe_expected_tensors,
 }
 
 
@@ -57,8 +60,7 @@ def expected_tensors(pack: RulePack, info: ModelInfo) -> dict[str, tuple[int, ..
 
 def build_plan(info: ModelInfo) -> ConversionPlan:
     """Plan the conversion of a detected model (or, for an already converted file, check it against the plan)."""
-    family_pack = info.family if info.kind == "converted" else info.rule_pack
-    pack = load_rule_pack(family_pack)
+    pack = load_rule_pack(info.rule_pack)
     expected = expected_tensors(pack, info)
     if info.kind != "converted":
         tensors = {k: (tuple(t.array.shape), t.source_dtype) for k, t in info.tensors.items()}
@@ -111,7 +113,8 @@ def provenance(info: ModelInfo, plan: ConversionPlan, source_sha256: str, output
         "source_sha256": info.source_fields.get("source_sha256") if info.kind == "converted" else source_sha256,
     }
     if info.kind == "converted":
-        meta["source_kind"] = "converted"
+        # Re-containering (npz -> safetensors) keeps the original provenance: same bytes as a direct conversion.
+        meta["source_kind"] = info.source_fields.get("source_kind") or "converted"
     return meta
 
 

@@ -12,6 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .architectures import PHONE_DIMS, SHIPPED_DECODERS, SynthesizerConfig
+from .architectures_aux import (
+    HUBERT_RULE_PACKS,
+    RMVPE_RULE_PACK,
+    hubert_config_from_file,
+    hubert_layout,
+    hubert_source_tensors,
+    is_rmvpe,
+    rmvpe_config_from_tensors,
+)
 from .errors import UnsupportedModelError
 from .reader import LoadedFile, iter_tensors
 from .safe_pickle import TensorRef
@@ -35,7 +44,11 @@ class ModelInfo:
 
     @property
     def variant(self) -> str:
-        return self.config.variant if isinstance(self.config, SynthesizerConfig) else self.family
+        if isinstance(self.config, SynthesizerConfig):
+            return self.config.variant
+        if self.family == "hubert" and isinstance(self.config, dict):
+            return f"hubert-{self.config.get('num_layers')}x{self.config.get('hidden_size')}"
+        return self.family
 
     def summary(self) -> dict[str, str]:
         """Flat string facts for file metadata and reports."""
@@ -76,17 +89,23 @@ def detect(loaded: LoadedFile) -> ModelInfo:
         state = flat_tensors(root["model"])
         _refuse_discriminator(state, loaded)
         return _detect_synthesizer(state, root, "training-checkpoint")
+    if isinstance(root, dict) and "cfg" in root and isinstance(root.get("model"), dict):
+        return _detect_hubert(loaded, "fairseq-checkpoint")
     if _is_tensor_dict(root):
         _refuse_discriminator(root, loaded)
         if any(k.startswith(("enc_p.", "dec.", "flow.")) for k in root):
             return _detect_synthesizer(dict(root), {}, "state-dict")
+        if hubert_layout(root) is not None:
+            return _detect_hubert(loaded, "hf-folder" if loaded.container == "hf-folder" else "state-dict")
+        if is_rmvpe(root):
+            return _detect_rmvpe(loaded)
     tensors = flat_tensors(root) if isinstance(root, (dict, list, tuple)) else {}
     if not tensors:
         raise UnsupportedModelError(f"{loaded.path}: holds no tensors (top level: {_describe(root)}): not a model checkpoint")
     sample = ", ".join(list(tensors)[:3])
     raise UnsupportedModelError(
         f"{loaded.path}: not a model family rvc-convert knows (top level: {_describe(root)}; tensors like {sample}); "
-        f"supported: RVC synthesizer exports and G_*.pth checkpoints"
+        f"supported: RVC synthesizer exports and G_*.pth checkpoints, HuBERT/ContentVec (fairseq or Hugging Face), RMVPE"
     )
 
 
@@ -275,6 +294,31 @@ def _compare_fields(fields: dict, cfg: SynthesizerConfig) -> list[str]:
     return out
 
 
+# --- HuBERT / ContentVec and RMVPE -------------------------------------------------------------
+
+
+def _detect_hubert(loaded: LoadedFile, kind: str) -> ModelInfo:
+    tensors = hubert_source_tensors(loaded)
+    config = hubert_config_from_file(loaded)
+    layout = config["source_layout"]
+    evidence = [
+        f"{'post_extract_proj / encoder.pos_conv.0' if layout == 'fairseq' else 'feature_projection / encoder.pos_conv_embed'} tensors -> HuBERT in the {layout} layout",
+        f"{config['num_layers']} layers x {config['hidden_size']} wide, {config['num_heads']} heads, positional conv k={config['pos_conv_kernel']} groups={config['pos_conv_groups']} (from {config['config_source']})",
+        "final_proj present -> serves RVC v1 (256-d) and v2 (768-d)" if config.get("final_proj_dim") else "no final_proj -> serves RVC v2 (768-d) only",
+    ]
+    return ModelInfo("hubert", kind, HUBERT_RULE_PACKS[layout], tensors, config, evidence)
+
+
+def _detect_rmvpe(loaded: LoadedFile) -> ModelInfo:
+    tensors = flat_tensors(loaded.root)
+    config = rmvpe_config_from_tensors(tensors)
+    evidence = [
+        "unet.* / cnn.* / fc.* tensors -> RMVPE E2E pitch estimator",
+        f"{config['en_de_layers']} encoder levels x {config['n_blocks']} blocks, {config['inter_layers']} intermediate, BiGRU hidden {config['gru_hidden']}, {config['n_mels']} mel bins",
+    ]
+    return ModelInfo("rmvpe", "state-dict", RMVPE_RULE_PACK, tensors, config, evidence)
+
+
 # --- files rvc-convert wrote ---------------------------------------------------------------------
 
 
@@ -292,4 +336,5 @@ def _detect_converted(loaded: LoadedFile) -> ModelInfo:
     else:
         config = raw_config
     evidence = [f"rvc-convert metadata: family {family}, layout {meta.get('layout')}, converter {meta.get('rvc_convert.version', '?')}"]
-    return ModelInfo(family, "converted", f"{family}-converted", flat_tensors(loaded.root), config, evidence, source_fields={"source_sha256": meta.get("source_sha256", "")})
+    pack = meta.get("rvc_convert.rule_pack", family)
+    return ModelInfo(family, "converted", pack, flat_tensors(loaded.root), config, evidence, source_fields={"source_sha256": meta.get("source_sha256", ""), "source_kind": meta.get("source_kind", "")})

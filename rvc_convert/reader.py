@@ -217,7 +217,8 @@ def _read_npz(path: Path, size: int, zf: zipfile.ZipFile) -> LoadedFile:
         try:
             with zf.open(info) as member:
                 version = np.lib.format.read_magic(member)
-                shape, fortran, dtype = np.lib.format._read_array_header(member, version)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, fortran, dtype = read_header(member)
                 header_len = member.tell()
         except UnsafeInputError:
             raise
