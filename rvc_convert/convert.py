@@ -86,7 +86,7 @@ def build_plan(info: ModelInfo) -> ConversionPlan:
 
 def default_output_dtype(plan: ConversionPlan) -> np.dtype:
     """The source's own float dtype (fp16 for exports, fp32 for training checkpoints)."""
-    floats = Counter(e.source_dtype for e in plan.entries if e.source_dtype in ("float16", "float32", "float64", "bfloat16"))
+    floats = Counter(e.source_dtype for e in plan.entries if e.source_dtype in ("float16", "float32", "float64", "bfloat16") and not e.pinned_dtype)
     if not floats:
         return np.dtype("float32")
     common = floats.most_common(1)[0][0]

@@ -20,7 +20,7 @@ from mlx.utils import tree_flatten
 import make_aux
 from golden import golden_path
 from rvc_convert.architectures_aux import rmvpe_config_from_tensors, rmvpe_expected_tensors
-from rvc_convert.errors import MappingError, RvcConvertError
+from rvc_convert.errors import MappingError, RvcConvertError, UnsupportedModelError
 from rvc_convert.reader import iter_tensors, read_model_file
 from rvc_convert.rules import load_rule_pack, plan_conversion
 from rvc_convert.transform import materialise
@@ -311,7 +311,7 @@ def test_converted_file_loads_and_matches_upstream(target, tmp_path, refs):
     try:
         result = convert_model(golden_path(SMALL), target=target, out_dir=tmp_path)
     except RvcConvertError as error:
-        if "rmvpe" in str(error).lower() or "not a model family" in str(error):
+        if isinstance(error, UnsupportedModelError) and "not a model family" in str(error):  # detection predates this family
             pytest.skip(f"the converter does not handle RMVPE files yet: {error}")
         raise
     model = RMVPE.from_file(result.weights_path)
