@@ -156,6 +156,24 @@ def _torch_conv_transpose1d(x: np.ndarray, w: np.ndarray, stride: int, pad: int)
     return out[pad : out.shape[0] - pad]
 
 
+def _torch_conv2d(x: np.ndarray, w: np.ndarray, pad: int) -> np.ndarray:
+    """PyTorch Conv2d semantics on [H, W, I] input with an (O, I, KH, KW) weight, float64."""
+    xp = np.pad(x, ((pad, pad), (pad, pad), (0, 0)))
+    windows = np.lib.stride_tricks.sliding_window_view(xp, w.shape[2:], axis=(0, 1))  # [H', W', I, KH, KW]
+    return np.einsum("hwikl,oikl->hwo", windows, w)
+
+
+def _torch_conv_transpose2d(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """PyTorch ConvTranspose2d (stride 1, no padding) on [H, W, I] input with an (I, O, KH, KW) weight."""
+    h, wd = x.shape[:2]
+    kh, kw = w.shape[2:]
+    out = np.zeros((h + kh - 1, wd + kw - 1, w.shape[1]))
+    for i in range(kh):
+        for j in range(kw):
+            out[i : i + h, j : j + wd] += x @ w[:, :, i, j]
+    return out
+
+
 def layerwise_check(
     info: ModelInfo, plan_entries: list[PlanEntry], converted_weights: dict[str, Any], report: ValidationReport, tolerance: float = LAYERWISE_MAX_RELATIVE_ERROR
 ) -> None:
@@ -164,7 +182,7 @@ def layerwise_check(
     rng = np.random.default_rng(0)
     worst, checked, failures = 0.0, 0, []
     for entry in plan_entries:
-        if entry.kind not in ("conv1d", "conv_transpose1d", "linear", "embedding"):
+        if entry.kind not in ("conv1d", "conv_transpose1d", "conv2d", "conv_transpose2d", "linear", "embedding"):
             continue
         source = _source_weight(entry, info.tensors)
         target = converted_weights[entry.target].astype(mx.float32)
@@ -180,6 +198,15 @@ def layerwise_check(
             x = rng.standard_normal((12, source.shape[0]))
             expected = _torch_conv_transpose1d(x, source, stride, pad)
             got = np.array(mx.conv_transpose1d(mx.array(x[None], dtype=mx.float32), target, stride=stride, padding=pad)[0])
+        elif entry.kind == "conv2d":
+            k = source.shape[2]
+            x = rng.standard_normal((6 + k, 5 + k, source.shape[1]))
+            expected = _torch_conv2d(x, source, k // 2)
+            got = np.array(mx.conv2d(mx.array(x[None], dtype=mx.float32), target, padding=k // 2)[0])
+        elif entry.kind == "conv_transpose2d":
+            x = rng.standard_normal((5, 4, source.shape[0]))
+            expected = _torch_conv_transpose2d(x, source)
+            got = np.array(mx.conv_transpose2d(mx.array(x[None], dtype=mx.float32), target)[0])
         elif entry.kind == "linear" and source.ndim == 2:
             x = rng.standard_normal((8, source.shape[1]))
             expected = x @ source.T
