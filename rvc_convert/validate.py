@@ -76,6 +76,9 @@ class ValidationReport:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data |= {"schema": "rvc-convert/validate/1", "ok": self.ok, "converter_version": __version__}
+        for row in data["parity"]:  # JSON has no infinity: an exact match reports SNR "inf"
+            if isinstance(row.get("snr_db"), float) and math.isinf(row["snr_db"]):
+                row["snr_db"] = "inf" if row["snr_db"] > 0 else "-inf"
         return data
 
 
