@@ -212,7 +212,7 @@ def validate_command(
         print_parity(report.parity)
         typer.echo(f"\n  {'PASS' if report.ok else 'FAIL'} in {report.seconds:.1f} s")
     if not report.ok:
-        raise typer.Exit(EXIT_VALIDATION_FAILED)
+        raise typer.Exit(report.exit_code or EXIT_VALIDATION_FAILED)
 
 
 @app.command("inspect")

@@ -178,7 +178,8 @@ def convert_model(
         array = produce(spec)
         if done == len(specs) and overflow:
             raise UnsupportedModelError(
-                f"{len(overflow)} tensor(s) exceed the float16 range ±{FP16_MAX:g}: {', '.join(overflow[:4])}; convert with --dtype fp32"
+                f"{len(overflow)} tensor(s) exceed the float16 range ±{FP16_MAX:g}: {', '.join(overflow[:4])}; convert with --dtype fp32",
+                finding="fp16_overflow",
             )
         return array
 

@@ -120,7 +120,8 @@ def _refuse_discriminator(state: dict, loaded: LoadedFile) -> None:
     if state and all(k.startswith("discriminators.") for k in state):
         raise UnsupportedModelError(
             f"{loaded.path}: a discriminator checkpoint (D_*.pth; keys like {next(iter(state))}): it is only used in training. "
-            f"Convert the generator G_*.pth or the exported voice .pth instead"
+            f"Convert the generator G_*.pth or the exported voice .pth instead",
+            finding="discriminator",
         )
 
 
@@ -148,7 +149,8 @@ def _refuse_other_vocoders(tensors: dict[str, TensorRef], fields: dict) -> None:
     if vocoder != "HiFi-GAN":
         raise UnsupportedModelError(
             f"this synthesizer uses Applio's '{vocoder}' vocoder (decoder keys and math differ from HiFi-GAN); "
-            f"rvc-convert supports the HiFi-GAN decoder only: retrain or export with the HiFi-GAN vocoder"
+            f"rvc-convert supports the HiFi-GAN decoder only: retrain or export with the HiFi-GAN vocoder",
+            finding="unsupported_vocoder",
         )
 
 

@@ -26,9 +26,11 @@ class RvcConvertError(Exception):
     exit_code = EXIT_UNSUPPORTED
     kind = "error"
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, finding: str | None = None):
         # Errors are printed on one line; keep them that way even if a caller passes newlines.
         super().__init__(" ".join(message.split()))
+        # The named diagnosis `validate` reports for this error (e.g. "discriminator").
+        self.finding = finding or self.kind
 
     @property
     def message(self) -> str:

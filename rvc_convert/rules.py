@@ -385,7 +385,8 @@ def plan_conversion(
     if unmapped:
         raise MappingError(
             f"{len(unmapped)} source tensor(s) match no rule in {pack.path.name}: {_summarise(unmapped)}. "
-            f"This is not a {pack.family} we know how to convert; if it is a new layout, add a rule to mappings/{pack.path.name}"
+            f"This is not a {pack.family} we know how to convert; if it is a new layout, add a rule to mappings/{pack.path.name}",
+            finding="unmapped_tensor",
         )
 
     # 3. Weight-norm groups must be complete; then check against the architecture's expected set.
@@ -445,7 +446,8 @@ def plan_conversion(
                 if tuple(found) != tuple(expected[fused_key]):
                     problems.append(f"{fused_key} is {list(found)}, expected {list(expected[fused_key])}")
     if problems:
-        raise MappingError(f"{variant}: {_summarise(problems)}. The file is damaged or not the model its config says it is")
+        finding = "weight_norm_incomplete" if any(" partner " in p for p in problems) else "tensor_mismatch"
+        raise MappingError(f"{variant}: {_summarise(problems)}. The file is damaged or not the model its config says it is", finding=finding)
     if len({e.target for e in entries}) != len(entries):
         raise RulePackError(f"{pack.path.name}: two rules produce the same target tensor")
     entries.sort(key=lambda e: e.target)

@@ -38,7 +38,10 @@ def materialise(entry: PlanEntry, arrays: dict[str, np.ndarray]) -> np.ndarray:
     if weight.dtype.kind == "f" and not np.all(np.isfinite(weight)):
         bad = int(np.size(weight) - np.count_nonzero(np.isfinite(weight)))
         cause = "an all-zero weight_v row makes weight-norm fusion divide by zero" if entry.fuse_weight_norm else "the source tensor holds NaN/Inf"
-        raise MappingError(f"{source_name}: {bad} non-finite value(s) after conversion ({cause}); the checkpoint is damaged (retrain or re-export it)")
+        raise MappingError(
+            f"{source_name}: {bad} non-finite value(s) after conversion ({cause}); the checkpoint is damaged (retrain or re-export it)",
+            finding="non_finite_weights",
+        )
     if entry.permute:
         weight = np.transpose(weight, entry.permute)
     # Always a fresh C-contiguous array: a transposed view saved as raw bytes would be scrambled.

@@ -27,7 +27,7 @@ from .detect import ModelInfo, detect
 from .errors import RvcConvertError
 from .reader import read_model_file
 from .rules import PlanEntry
-from .transform import fuse_weight_norm
+from .transform import FP16_MAX
 
 # Thresholds, grounded in the golden README's float32 floor (synthesizer audio ~1e-5 relative,
 # HuBERT ~6e-6, RMVPE ~1e-6): a correct float32 port sits 100x inside them, a real mistake
@@ -68,6 +68,7 @@ class ValidationReport:
     parity: list[dict[str, Any]] = field(default_factory=list)
     runtime: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    exit_code: int = 0  # set when the file could not be opened or converted at all
 
     @property
     def ok(self) -> bool:
@@ -76,6 +77,7 @@ class ValidationReport:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data |= {"schema": "rvc-convert/validate/1", "ok": self.ok, "converter_version": __version__}
+        data["exit_code"] = self.exit_code or (0 if self.ok else 1)
         for row in data["parity"]:  # JSON has no infinity: an exact match reports SNR "inf"
             if isinstance(row.get("snr_db"), float) and math.isinf(row["snr_db"]):
                 row["snr_db"] = "inf" if row["snr_db"] > 0 else "-inf"
@@ -116,18 +118,29 @@ def structural_checks(converted: Path, report: ValidationReport) -> ModelInfo:
     except RvcConvertError as exc:
         report.checks.append(Check("structure.coverage", "fail", str(exc)))
         return info
-    bad, constant = [], []
+    bad, constant, beyond_fp16 = [], [], []
     for key, tensor in info.tensors.items():
         array = tensor.array
-        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        if array.dtype.kind != "f":
+            continue
+        if not np.all(np.isfinite(array)):
             bad.append(key)
-        elif array.size > 1 and array.dtype.kind == "f" and not key.endswith(".bias") and float(np.ptp(array)) == 0.0:
+            continue
+        if array.size and float(np.max(np.abs(array))) > FP16_MAX:
+            beyond_fp16.append(key)
+        if array.size > 1 and not key.endswith(".bias") and float(np.ptp(array)) == 0.0:
             constant.append(key)
     report.checks.append(
         Check("structure.finite", "fail" if bad else "pass", f"non-finite values in {', '.join(bad[:4])}" if bad else "every value is finite")
     )
+    if bad:
+        report.findings.append(Finding("non_finite_weights", "error", f"NaN/Inf in {len(bad)} tensor(s): {', '.join(bad[:4])}"))
+    if beyond_fp16:
+        report.findings.append(Finding("fp16_overflow", "warning", f"{len(beyond_fp16)} tensor(s) exceed the float16 range and cannot be stored as fp16: {', '.join(beyond_fp16[:4])}; keep --dtype fp32"))
     for key in constant:
-        report.findings.append(Finding("constant_layer", "warning", f"{key} holds one value everywhere ({float(info.tensors[key].array.flat[0]):g}): an untrained or zeroed layer"))
+        value = float(info.tensors[key].array.flat[0])
+        finding = "zero_layer" if value == 0.0 else "constant_layer"
+        report.findings.append(Finding(finding, "warning", f"{key} holds {value:g} everywhere: an untrained, zeroed or damaged layer"))
     return info
 
 
@@ -371,24 +384,40 @@ def validate_model(path: str | Path, reference: str | Path | None = None, layerw
     """Validate a source model (converted here, in a temp folder) or an rvc-convert output."""
     started = time.perf_counter()
     path = Path(path)
-    loaded = read_model_file(path)
-    info = detect(loaded)
+    try:
+        info = detect(read_model_file(path))
+    except RvcConvertError as exc:
+        # The answer to "is it safe / what is it" is itself the report: a named finding and its exit code.
+        report = ValidationReport(str(path), "unknown", "unknown", "unreadable" if exc.exit_code in (3, 5) else "unsupported")
+        report.findings.append(Finding(exc.finding, "error", str(exc)))
+        report.exit_code = exc.exit_code
+        report.seconds = round(time.perf_counter() - started, 3)
+        return report
     report = ValidationReport(str(path), info.family, info.variant, info.kind)
     for line in info.contradictions:
         report.findings.append(Finding("config_contradiction", "warning", line))
     if info.family != "synthesizer":
         from .validate_aux import validate_aux  # HuBERT / RMVPE
 
-        validate_aux(path, info, report, reference, layerwise=layerwise, runtime=runtime)
+        try:
+            validate_aux(path, info, report, reference, layerwise=layerwise, runtime=runtime)
+        except RvcConvertError as exc:
+            report.findings.append(Finding(exc.finding, "error", str(exc)))
+            report.exit_code = exc.exit_code
         report.seconds = round(time.perf_counter() - started, 3)
         return report
     with tempfile.TemporaryDirectory(prefix="rvc-validate-") as scratch:
         if info.kind == "converted":
             validate_files(path, None, None, report, reference, layerwise, runtime)
         else:
-            # fp32, so layer-wise and parity measure the mapping, not fp16 rounding.
-            result = convert_model(path, "ios", scratch, dtype="fp32")
-            validate_files(result.weights_path, info, result.plan.entries, report, reference, layerwise, runtime)
+            try:
+                # fp32, so layer-wise and parity measure the mapping, not fp16 rounding.
+                result = convert_model(path, "ios", scratch, dtype="fp32")
+            except RvcConvertError as exc:
+                report.findings.append(Finding(exc.finding, "error", str(exc)))
+                report.exit_code = exc.exit_code
+            else:
+                validate_files(result.weights_path, info, result.plan.entries, report, reference, layerwise, runtime)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 
