@@ -149,6 +149,8 @@ def convert_model(
 
     out_dir = Path(out_dir) if out_dir is not None else source.parent
     stem = name or (source.name if source.is_dir() else source.stem)
+    if not stem or stem.startswith(".") or any(c in stem for c in "/\\\0"):
+        raise UsageError(f"output name {stem!r} is not a plain file name: it must not contain path separators or start with '.'")
     weights_path = out_dir / f"{stem}{TARGETS[target]}"
     config_path = out_dir / f"{stem}.json"
     if weights_path.resolve() == source.resolve():
