@@ -16,6 +16,14 @@ import typer
 
 CLICK_USAGE_EXIT = 2  # what click exits with on a usage error
 
+
+class CommandExit(Exception):
+    """A command's own exit code, carried past click (which would read a SystemExit(2) as a usage error)."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
 from . import __version__
 from .errors import EXIT_CODES, EXIT_OK, EXIT_USAGE, EXIT_VALIDATION_FAILED, InputIOError, RvcConvertError, ValidationFailedError
 
@@ -212,7 +220,7 @@ def validate_command(
         print_parity(report.parity)
         typer.echo(f"\n  {'PASS' if report.ok else 'FAIL'} in {report.seconds:.1f} s")
     if not report.ok:
-        raise typer.Exit(report.exit_code or EXIT_VALIDATION_FAILED)
+        raise CommandExit(report.exit_code or EXIT_VALIDATION_FAILED)
 
 
 @app.command("inspect")
@@ -264,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
         if code == CLICK_USAGE_EXIT:
             code = EXIT_USAGE
+    except CommandExit as exc:
+        code = exc.code
     except RvcConvertError as exc:
         code = exc.exit_code
         _report_error(argv, exc.kind, str(exc), code)

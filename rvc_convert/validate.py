@@ -13,6 +13,7 @@ A failed check fails the validation; a skipped one says why.
 from __future__ import annotations
 
 import math
+import re
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -323,6 +324,24 @@ def _to_torch_layout(name: str, ours: np.ndarray, ref: np.ndarray) -> np.ndarray
     return ours
 
 
+_FIXED_STAGES = ["x_mask", "g", "enc_p.emb_phone.out", "enc_p.emb_pitch.out", "enc_p.encoder.out", "m_p", "logs_p", "z_p"]
+_LATE_STAGES = ["z", "dec.in.x", "dec.in.f0", "dec.m_source.out", "dec.conv_pre.out", "dec.cond.out"]
+
+
+def synth_stage_rank(name: str) -> tuple[int, int]:
+    """Execution order of the synthesizer's reference arrays, so the first failing stage is where it broke."""
+    if name in _FIXED_STAGES:
+        return (0, _FIXED_STAGES.index(name))
+    if match := re.fullmatch(r"flow\.flows\.(\d+)\.(enc|post)\.out", name):
+        return (1, -2 * int(match.group(1)) + (match.group(2) == "post"))  # reverse pass: 6, 4, 2, 0
+    if name in _LATE_STAGES:
+        return (2, _LATE_STAGES.index(name))
+    if match := re.fullmatch(r"dec\.(ups|noise_convs)\.(\d+)\.(in|out)", name):
+        step = {"ups.in": 0, "ups.out": 1, "noise_convs.out": 2}[f"{match.group(1)}.{match.group(3)}"]
+        return (3, 3 * int(match.group(2)) + step)
+    return (4, ["dec.conv_post.in", "dec.conv_post.out", "audio"].index(name) if name in ("dec.conv_post.in", "dec.conv_post.out", "audio") else 99)
+
+
 def parity_check(model: Any, reference: Path, report: ValidationReport, min_snr_db: float = PARITY_MIN_SNR_DB) -> None:
     refs = np.load(reference, allow_pickle=False)
     inputs = {"phone": refs["phone"], "phone_lengths": refs["phone_lengths"], "sid": refs["sid"]}
@@ -336,7 +355,7 @@ def parity_check(model: Any, reference: Path, report: ValidationReport, min_snr_
             noise["source"] = refs["noise.1"]
     _, trace = model.infer(**inputs, noise=noise, return_intermediates=True)
     rows, failures = [], []
-    for name in refs.files:
+    for name in sorted(refs.files, key=synth_stage_rank):
         if name in inputs or name == "meta" or name not in trace:
             continue
         if name in NOISE_ARRAYS:
@@ -357,10 +376,12 @@ def parity_check(model: Any, reference: Path, report: ValidationReport, min_snr_
     detail = f"{len(rows)} stages vs {reference.name} (pass at >= {min_snr_db:g} dB SNR)"
     if audio and "snr_db" in audio:
         detail += f"; audio SNR {audio['snr_db']:.1f} dB, max abs {audio['max_abs']:.2e}"
+    metrics: dict[str, Any] = {}
     if failures:
-        first_bad = failures[0]
-        detail += f"; below {min_snr_db:g} dB from {first_bad} on: " + ", ".join(failures[:6])
-    report.checks.append(Check("parity", "fail" if failures else "pass", detail))
+        # References are stored in execution order: the first failing stage is where it broke.
+        metrics["first_failing_stage"] = failures[0].split(" ")[0]
+        detail += f"; broken from {failures[0]} on: " + ", ".join(failures[:6])
+    report.checks.append(Check("parity", "fail" if failures else "pass", detail, metrics))
 
 
 # --- entry point --------------------------------------------------------------------------------
