@@ -1,0 +1,156 @@
+"""The reader refuses every file of the hostile corpus (fixtures/hostile.py) the right way.
+
+For each case: read_model_file raises the expected RvcConvertError subclass (UnsafeInputError for
+code-execution attempts, hostile rebuild arguments, path escapes and bombs; CorruptFileError for
+truncated or malformed files; UnsupportedModelError for files that are no model container), the
+message is one line, no payload ran (its marker file does not exist) and nothing was written.
+Bombs and hostile structures run in a subprocess with a time limit and an address-space cap, and
+their peak RSS growth must stay under 1 GiB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import hostile
+import rvc_convert
+from golden import find_golden, golden_path
+from rvc_convert.errors import RvcConvertError
+from rvc_convert.reader import iter_tensors, read_model_file
+
+_SOURCE = find_golden(hostile.DEFAULT_SOURCE_REL)
+CASES = hostile.cases(_SOURCE.stat().st_size if _SOURCE else 892014)
+IN_PROCESS = [c for c in CASES if not c.isolate]
+ISOLATED = [c for c in CASES if c.isolate]
+
+ISOLATED_TIMEOUT_S = 6
+RSS_LIMIT_KB = 1 << 20  # 1 GiB of peak-RSS growth
+ADDRESS_SPACE_HEADROOM = 3 << 30  # the subprocess may map at most 3 GiB beyond its start
+
+
+def _build(case: hostile.Case, tmp_path: Path) -> tuple[Path, Path]:
+    marker = tmp_path / "MARKER"
+    source = golden_path(hostile.DEFAULT_SOURCE_REL) if case.category in ("truncated", "corrupt") else None
+    return hostile.build_case(case, tmp_path / "corpus", marker, source), marker
+
+
+def _snapshot(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+def _assert_one_line(message: str) -> None:
+    assert message.strip(), "empty error message"
+    assert "\n" not in message and "\r" not in message, f"multi-line message: {message!r}"
+    assert "Traceback" not in message
+
+
+def test_corpus_covers_every_family():
+    """The corpus holds each family the brief asks for, in both containers where that applies."""
+    names = {c.name for c in CASES}
+    by_category = {}
+    for c in CASES:
+        by_category.setdefault(c.category, []).append(c)
+    assert len(by_category["code_exec"]) >= 40
+    for payload in ("os_system", "posix_system", "builtins_exec", "builtins_eval", "subprocess_popen", "subprocess_check_call",
+                    "runpy_run_code", "importlib_import_module", "builtins_open", "stack_global_os_system", "inst_os_system",
+                    "obj_os_system", "newobj_partial_os_system"):
+        assert {f"zip-{payload}", f"legacy-{payload}"} <= names, payload
+    assert len([c for c in CASES if c.name.startswith("truncated-zip-at-")]) == 20
+    assert {"hostile_args", "malformed", "zip_path", "bomb", "structure", "corrupt", "not_model", "container"} <= set(by_category)
+    assert {"zip-bomb-deflate-record", "zip-bomb-storage-2p40", "zip-args-dims-100", "zip-args-huge-size", "zip-path-dotdot"} <= names
+
+
+@pytest.mark.parametrize("case", IN_PROCESS, ids=lambda c: c.name)
+def test_refused(case, tmp_path):
+    """The case is refused with its expected error type and a one-line message; no marker, no new files."""
+    path, marker = _build(case, tmp_path)
+    before = _snapshot(tmp_path)
+    try:
+        loaded = read_model_file(path)
+    except RvcConvertError as exc:
+        assert type(exc).__name__ == case.expected, f"{case.name}: expected {case.expected}, got {type(exc).__name__}: {exc}"
+        _assert_one_line(str(exc))
+    except BaseException as exc:  # noqa: BLE001 - anything else is a reader bug
+        pytest.fail(f"{case.name}: raised {type(exc).__name__} (not an RvcConvertError): {str(exc)[:200]}")
+    else:
+        assert case.expected == hostile.READABLE, f"{case.name}: read without error, expected {case.expected}"
+        assert loaded.container in ("safetensors", "npz")
+        assert all(t.array.size < 1000 for _, t in iter_tensors(loaded.root))
+    assert not marker.exists(), f"{case.name}: a payload ran"
+    assert _snapshot(tmp_path) == before, "the reader wrote files"
+    assert not Path("/tmp/rvc-convert-evil.txt").exists()
+
+
+_ISOLATED_RUNNER = r"""
+import json, os, resource, sys, time
+import numpy as np
+from rvc_convert.errors import RvcConvertError
+from rvc_convert.reader import iter_tensors, read_model_file
+
+path, headroom = sys.argv[1], int(sys.argv[2])
+if hasattr(resource, "RLIMIT_AS") and os.path.exists("/proc/self/status"):
+    vm_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmSize:"))
+    limit = vm_kb * 1024 + headroom
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = {"outcome": "returned", "stage": "read_model_file"}
+try:
+    loaded = read_model_file(path)
+    # what a converter does next: walk the tree (iter_tensors) and materialise every tensor
+    result["stage"] = "iter_tensors + np.ascontiguousarray after a successful read"
+    count = 0
+    for _, tensor in iter_tensors(loaded.root):
+        np.ascontiguousarray(tensor.array)
+        count += 1
+    result["tensors"] = count
+except RvcConvertError as exc:
+    result.update(outcome="raised", type=type(exc).__name__, message=str(exc), rvc_error=True)
+except BaseException as exc:
+    result.update(outcome="raised", type=type(exc).__name__, message=str(exc)[:300], rvc_error=False)
+result["rss_growth_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(json.dumps(result))
+"""
+
+
+def _run_isolated(path: Path) -> dict:
+    # the subprocess imports the same rvc_convert as this process, whatever the working directory
+    package_root = str(Path(rvc_convert.__file__).resolve().parent.parent)
+    pythonpath = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, PYTHONPATH=pythonpath, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _ISOLATED_RUNNER, str(path), str(ADDRESS_SPACE_HEADROOM)],
+            capture_output=True, text=True, timeout=ISOLATED_TIMEOUT_S, env=env, cwd=path.parent,
+        )
+    except subprocess.TimeoutExpired:
+        return {"outcome": "timeout"}
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        return {"outcome": "crashed", "returncode": proc.returncode, "stderr": proc.stderr[-500:]}
+    return json.loads(lines[-1])
+
+
+@pytest.mark.parametrize("case", ISOLATED, ids=lambda c: c.name)
+def test_bomb_refused_with_bounded_memory(case, tmp_path):
+    """In a fresh process capped at 3 GiB of extra address space: read_model_file (plus walking and
+    materialising whatever it returns) finishes within the time limit, raises the expected error
+    with a one-line message, grows peak RSS by less than 1 GiB, and runs no payload."""
+    path, marker = _build(case, tmp_path)
+    before = _snapshot(tmp_path)
+    result = _run_isolated(path)
+    note = f" ({case.note})" if case.note else ""
+    assert result["outcome"] != "timeout", f"{case.name}{note}: still running after {ISOLATED_TIMEOUT_S} s"
+    assert result["outcome"] != "crashed", f"{case.name}: the reader process died: {result}"
+    assert result["outcome"] == "raised", f"{case.name}{note}: read (and walked) without error, expected {case.expected}"
+    assert result["rvc_error"], f"{case.name}: {result['type']} (not an RvcConvertError) in {result['stage']}: {result['message'][:200]}"
+    assert result["type"] == case.expected, f"{case.name}{note}: expected {case.expected}, got {result['type']} in {result['stage']}: {result['message']}"
+    _assert_one_line(result["message"])
+    assert result["rss_growth_kb"] < RSS_LIMIT_KB, f"{case.name}: peak RSS grew by {result['rss_growth_kb'] // 1024} MiB"
+    assert not marker.exists()
+    assert _snapshot(tmp_path) == before
