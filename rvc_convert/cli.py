@@ -7,6 +7,7 @@ on stderr (and a JSON error object on stdout with --json) with the exit codes of
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -25,7 +26,7 @@ class CommandExit(Exception):
         self.code = code
 
 from . import __version__
-from .errors import EXIT_CODES, EXIT_OK, EXIT_USAGE, EXIT_VALIDATION_FAILED, InputIOError, RvcConvertError, ValidationFailedError
+from .errors import EXIT_CODES, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, EXIT_VALIDATION_FAILED, InputIOError, RvcConvertError, ValidationFailedError
 
 app = typer.Typer(
     name="rvc-convert",
@@ -256,6 +257,9 @@ def _wants_json(argv: list[str]) -> bool:
     return "--json" in argv
 
 
+from . import bundle_cli  # noqa: E402,F401  (registers bundle, verify)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point. Returns (and exits with) one of the documented exit codes."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -280,6 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         code = 130
         typer.echo("rvc-convert: interrupted", err=True)
+    except Exception as exc:  # a bug in rvc-convert, not in the user's input: still one line, no partial output
+        code = EXIT_INTERNAL
+        if os.environ.get("RVC_CONVERT_DEBUG"):
+            raise
+        _report_error(argv, "internal", f"internal error {type(exc).__name__}: {exc} (a bug in rvc-convert; please report it; RVC_CONVERT_DEBUG=1 shows the traceback)", code)
     return code
 
 

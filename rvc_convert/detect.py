@@ -182,6 +182,14 @@ def _detect_synthesizer(tensors: dict[str, TensorRef], fields: dict, kind: str) 
         # Noise-conv kernels are 2 x (product of the later upsample rates): they pin the rates.
         noise = tuple(_shape(tensors, f"dec.noise_convs.{i}.weight")[2] for i in stages if _shape(tensors, f"dec.noise_convs.{i}.weight"))
         candidates = [d for d in candidates if noise == tuple(2 * _prod(d[1][i + 1 :]) if i + 1 < len(d[1]) else 1 for i in range(len(d[1])))]
+    enc_q = _shape(tensors, "enc_q.pre.weight")
+    if enc_q and len(candidates) > 1:
+        # Training checkpoints keep the posterior encoder, whose input width is the spectrogram's:
+        # 513 bins (n_fft 1024) at 32k, 1025 (n_fft 2048) at 40k/48k.
+        by_spectrum = [d for d in candidates if (d[0] == 32000) == (enc_q[1] == 513)]
+        if len(by_spectrum) == 1:
+            evidence.append(f"enc_q.pre.weight takes {enc_q[1]} spectrogram bins -> {by_spectrum[0][0]} Hz among {[d[0] for d in candidates]}")
+        candidates = by_spectrum or candidates
     stored_list = fields.get("config") if isinstance(fields.get("config"), list) else None
     stored = None
     if stored_list is not None:
@@ -199,9 +207,11 @@ def _detect_synthesizer(tensors: dict[str, TensorRef], fields: dict, kind: str) 
         sr, rates = stored.sr, tuple(stored.upsample_rates)
         notes.append(f"decoder kernels {list(kernels)} are not a shipped RVC configuration; using the config's rates {list(rates)} and {sr} Hz")
     else:
+        known = f"fit {' and '.join(str(d[0]) for d in candidates)} Hz alike" if candidates else "match no known RVC configuration"
         raise UnsupportedModelError(
-            f"cannot tell the sample rate: decoder kernels {list(kernels)} match no known RVC configuration"
-            + ("" if stored is not None else " and the file carries no config list")
+            f"cannot tell the sample rate: decoder kernels {list(kernels)} {known}"
+            + (" and the config disagrees with all of them" if stored is not None else " and the file carries no config list")
+            + "; re-export the model with its config (the WebUI's ckpt processing tab does this)"
         )
 
     cfg = _config_from_weights(tensors, version, has_pitch, sr, list(rates), list(kernels), stored)

@@ -9,6 +9,7 @@ EXIT_UNSUPPORTED = 2  # not a model we know, unmapped / missing / mis-shaped ten
 EXIT_UNSAFE = 3  # the file asks for code execution or is built to exhaust resources
 EXIT_USAGE = 4  # bad flags or arguments
 EXIT_IO = 5  # missing, unreadable, truncated or corrupt file; cannot write output
+EXIT_INTERNAL = 70  # a bug in rvc-convert itself (sysexits EX_SOFTWARE)
 
 EXIT_CODES = {
     EXIT_OK: "ok",
@@ -17,6 +18,7 @@ EXIT_CODES = {
     EXIT_UNSAFE: "unsafe input refused",
     EXIT_USAGE: "usage error",
     EXIT_IO: "I/O error or corrupt file",
+    EXIT_INTERNAL: "internal error (a bug in rvc-convert)",
 }
 
 

@@ -13,6 +13,7 @@ import mmap
 import os
 import struct
 import zipfile
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,12 @@ from .safe_pickle import MAX_ELEMENTS, DeferredTensor, StorageRef, TensorRef, bu
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 MAX_PICKLE_BYTES = 64 << 20  # the pickle of a state dict is kilobytes; 64 MiB means hostile
 MAX_SAFETENSORS_HEADER = 100 << 20
+# Real checkpoints nest < 10 deep and hold < 100k objects; a pickle can build cycles and
+# exponentially shared structures ("billion laughs") that would hang every later walk.
+MAX_NESTING = 64
+MAX_DEFLATE_RATIO = 100  # real tensors compress far less than 100:1; more is a decompression bomb
+ZIP_READ_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error)
+MAX_OBJECT_VISITS = 1_000_000
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 SAFETENSORS_DTYPES = {
@@ -67,6 +74,23 @@ def file_sha256(path: Path) -> str:
 def widen_bfloat16(raw: np.ndarray) -> np.ndarray:
     """bfloat16 bits (uint16) -> float32, exactly: bf16 is the top half of an fp32."""
     return (raw.astype(np.uint32) << 16).view(np.float32)
+
+
+def check_structure(root: Any, source: str) -> None:
+    """Refuse cyclic, absurdly deep or exponentially shared object trees before anything walks them."""
+    stack: list[tuple[Any, int]] = [(root, 0)]
+    visits = 0
+    while stack:
+        obj, depth = stack.pop()
+        visits += 1
+        if visits > MAX_OBJECT_VISITS:
+            raise UnsafeInputError(f"{source}: the pickle's object tree has more than {MAX_OBJECT_VISITS} nodes (shared or cyclic references): refusing a hostile structure")
+        if depth > MAX_NESTING:
+            raise UnsafeInputError(f"{source}: the pickle nests deeper than {MAX_NESTING} levels: refusing a hostile structure")
+        if isinstance(obj, dict):
+            stack.extend((value, depth + 1) for value in obj.values())
+        elif isinstance(obj, (list, tuple)):
+            stack.extend((value, depth + 1) for value in obj)
 
 
 def iter_tensors(obj: Any, prefix: str = "") -> Iterator[tuple[str, TensorRef]]:
@@ -139,6 +163,10 @@ def _zip_member_data_offset(mapped: _MappedFile, info: zipfile.ZipInfo) -> int:
 
 def _read_zip_member(mapped: _MappedFile, zf: zipfile.ZipFile, info: zipfile.ZipInfo, dtype: np.dtype, count: int, what: str) -> np.ndarray:
     expected = count * dtype.itemsize
+    if info.compress_type == zipfile.ZIP_STORED and expected > mapped.size:
+        raise UnsafeInputError(f"{what}: declares {expected} bytes, more than the whole file ({mapped.size}): refusing an allocation bomb")
+    if info.compress_type != zipfile.ZIP_STORED and expected > max(MAX_DEFLATE_RATIO * info.compress_size, 1 << 20):
+        raise UnsafeInputError(f"{what}: {info.compress_size} compressed bytes declare {expected} inflated bytes: refusing a decompression bomb")
     if info.file_size != expected:
         raise CorruptFileError(f"{what}: the record holds {info.file_size} bytes but the header declares {expected}: the file is corrupt or truncated")
     if info.compress_type == zipfile.ZIP_STORED:
@@ -147,7 +175,7 @@ def _read_zip_member(mapped: _MappedFile, zf: zipfile.ZipFile, info: zipfile.Zip
     try:
         with zf.open(info) as member:
             data = member.read(expected + 1)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except ZIP_READ_ERRORS as exc:
         raise CorruptFileError(f"{what}: cannot decompress ({exc})") from None
     if len(data) != expected:
         raise CorruptFileError(f"{what}: decompressed to {len(data)} bytes, header declares {expected}")
@@ -180,7 +208,10 @@ def _read_zip(path: Path, size: int) -> LoadedFile:
     mapped = _MappedFile(path, size)
     byteorder = "little"
     if prefix + "byteorder" in names:
-        byteorder = zf.read(prefix + "byteorder").decode("ascii", "replace").strip()
+        try:
+            byteorder = zf.read(prefix + "byteorder").decode("ascii", "replace").strip()
+        except ZIP_READ_ERRORS as exc:
+            raise CorruptFileError(f"{path}: cannot read the byteorder record ({exc}); the file is corrupt") from None
         if byteorder not in ("little", "big"):
             raise CorruptFileError(f"{path}: unknown byteorder record {byteorder!r}")
     pkl_info = zf.getinfo(pickles[0])
@@ -188,7 +219,7 @@ def _read_zip(path: Path, size: int) -> LoadedFile:
         raise UnsafeInputError(f"{path}: data.pkl declares {pkl_info.file_size} bytes (limit {MAX_PICKLE_BYTES}): refusing")
     try:
         pickle_bytes = zf.read(pkl_info)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except ZIP_READ_ERRORS as exc:
         raise CorruptFileError(f"{path}: cannot read data.pkl ({exc}); the file is truncated or corrupt") from None
 
     def resolve(ref: StorageRef) -> None:
@@ -206,6 +237,7 @@ def _read_zip(path: Path, size: int) -> LoadedFile:
         ref.array = array
 
     loaded = restricted_load(pickle_bytes, resolve, str(path))
+    check_structure(loaded.obj, str(path))
     return LoadedFile(path, "torch-zip", loaded.obj, file_sha256(path), size, loaded.globals_seen)
 
 
@@ -234,8 +266,13 @@ def _read_npz(path: Path, size: int, zf: zipfile.ZipFile) -> LoadedFile:
         if info.compress_type == zipfile.ZIP_STORED:
             flat = mapped.array(_zip_member_data_offset(mapped, info) + header_len, dtype, count, what)
         else:
-            with zf.open(info) as member:
-                flat = np.frombuffer(member.read()[header_len:], dtype=dtype, count=count)
+            if count * dtype.itemsize > max(MAX_DEFLATE_RATIO * info.compress_size, 1 << 20):
+                raise UnsafeInputError(f"{what}: {info.compress_size} compressed bytes declare {count * dtype.itemsize} bytes: refusing a decompression bomb")
+            try:
+                with zf.open(info) as member:
+                    flat = np.frombuffer(member.read(header_len + count * dtype.itemsize)[header_len:], dtype=dtype, count=count)
+            except ZIP_READ_ERRORS as exc:
+                raise CorruptFileError(f"{what}: cannot decompress ({exc}); the file is corrupt") from None
         array = flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
         name = info.filename[: -len(".npy")]
         tensors[name] = TensorRef(array, str(array.dtype))
@@ -299,6 +336,7 @@ def _read_torch_legacy(path: Path, size: int) -> LoadedFile:
         array = mapped.array(offset + 8, dtype, numel, f"{path}: storage {key}")
         ref.array = widen_bfloat16(array) if ref.storage_type.dtype_name == "bfloat16" else array
         offset += 8 + numel * dtype.itemsize
+    check_structure(loaded.obj, str(path))
     missing = [k for k in loaded.storages if k not in keys]
     if missing:
         raise CorruptFileError(f"{path}: storages {missing[:3]} are referenced but have no data")

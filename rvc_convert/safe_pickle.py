@@ -135,6 +135,12 @@ def build_tensor(storage: StorageRef, storage_offset: Any, size: Any, stride: An
     if numel > MAX_ELEMENTS:
         raise UnsafeInputError(f"tensor declares {numel} elements (limit {MAX_ELEMENTS}): refusing an allocation bomb")
     flat = storage.array
+    if numel > flat.size:
+        # Only overlapping (e.g. stride-0) views can exceed their storage; materialising one is an allocation bomb.
+        raise UnsafeInputError(
+            f"tensor of size {dims} needs {numel} elements but its storage holds {flat.size} (strides {steps}): "
+            f"refusing an overlapping view that would expand on conversion"
+        )
     if numel:
         last = offset + sum((d - 1) * s for d, s in zip(dims, steps))
         if last >= flat.size:

@@ -37,7 +37,8 @@ def materialise(entry: PlanEntry, arrays: dict[str, np.ndarray]) -> np.ndarray:
         source_name = entry.sources["w"]
     if weight.dtype.kind == "f" and not np.all(np.isfinite(weight)):
         bad = int(np.size(weight) - np.count_nonzero(np.isfinite(weight)))
-        cause = "an all-zero weight_v row makes weight-norm fusion divide by zero" if entry.fuse_weight_norm else "the source tensor holds NaN/Inf"
+        sources_finite = all(np.all(np.isfinite(np.asarray(arrays[key], dtype=np.float32))) for key in entry.sources.values())
+        cause = "an all-zero weight_v row makes weight-norm fusion divide by zero" if sources_finite else "the source tensor holds NaN/Inf"
         raise MappingError(
             f"{source_name}: {bad} non-finite value(s) after conversion ({cause}); the checkpoint is damaged (retrain or re-export it)",
             finding="non_finite_weights",
