@@ -85,7 +85,8 @@ def _model_line(facts: dict[str, str], kind: str) -> str:
 
 def print_plan_summary(plan: dict[str, Any], verbose_tensors: bool) -> None:
     echo = typer.echo
-    echo(f"{plan['source']}  ({plan['container']}, sha256 {plan['source_sha256'][:12]}…)")
+    digest = f", sha256 {plan['source_sha256'][:12]}…" if plan["source_sha256"] else ""
+    echo(f"{plan['source']}  ({plan['container']}{digest})")
     echo(f"  model      {_model_line(plan['facts'], plan['kind'])}")
     for line in plan["evidence"]:
         echo(f"  evidence   {line}")
@@ -229,11 +230,14 @@ def inspect_command(
     model: Path = typer.Argument(..., help="Any file rvc-convert reads."),
     as_json: bool = typer.Option(False, "--json", help="Print the full plan as JSON."),
     brief: bool = typer.Option(False, "--brief", help="Summary only, without the per-tensor table."),
+    hash_source: bool = typer.Option(False, "--hash", help="Also compute the file's sha256 (reads every byte; inspect otherwise touches only headers)."),
 ) -> None:
-    """Show what MODEL is, the evidence, the pickle globals it uses and where every tensor goes. Writes nothing."""
+    """Show what MODEL is, the evidence, the pickle globals it uses and where every tensor goes. Writes nothing.
+
+    Reads only the pickle and headers (tensor data stays memory-mapped and untouched), so it is fast on any file size."""
     from .convert import convert_model, describe_plan
 
-    plan = describe_plan(convert_model(model, dry_run=True))
+    plan = describe_plan(convert_model(model, dry_run=True, hash_source=hash_source))
     if as_json:
         emit_json({"schema": "rvc-convert/inspect/1", "ok": True, "plan": plan})
     else:

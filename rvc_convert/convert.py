@@ -131,6 +131,7 @@ def convert_model(
     name: str | None = None,
     dry_run: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    hash_source: bool = True,
 ) -> ConversionResult:
     """Convert one model file. Raises RvcConvertError subclasses only; writes nothing on failure."""
     if target not in TARGETS:
@@ -142,7 +143,9 @@ def convert_model(
     info = detect(loaded)
     plan = build_plan(info)
     output_dtype = np.dtype(OUTPUT_DTYPES[dtype]) if dtype else default_output_dtype(plan)
-    metadata = provenance(info, plan, loaded.sha256, output_dtype)
+    if not (hash_source or dry_run):
+        raise UsageError("a conversion that writes files records the source sha256: hash_source=False needs dry_run=True")
+    metadata = provenance(info, plan, loaded.sha256 if hash_source else "", output_dtype)
     result = ConversionResult(source, target, info, plan, str(output_dtype), metadata, dry_run=dry_run, loaded=loaded)
     if dry_run:
         return result
@@ -198,7 +201,7 @@ def describe_plan(result: ConversionResult) -> dict[str, Any]:
     return {
         "source": str(result.source),
         "container": result.loaded.container if result.loaded else None,
-        "source_sha256": result.loaded.sha256 if result.loaded else None,
+        "source_sha256": result.metadata.get("source_sha256") or None,
         "pickle_globals": result.loaded.globals_seen if result.loaded else [],
         "family": info.family,
         "kind": info.kind,

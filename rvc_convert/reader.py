@@ -56,11 +56,19 @@ class LoadedFile:
     path: Path
     container: str  # torch-zip | torch-legacy | safetensors | npz | hf-folder
     root: Any
-    sha256: str
+    hashed_path: Path  # the file whose sha256 identifies the model (the weights file of a folder)
     size_bytes: int
     globals_seen: list[str] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)  # safetensors __metadata__ / HF config
     extra_files: dict[str, Any] = field(default_factory=dict)  # e.g. HF config.json contents
+    _sha256: str | None = field(default=None, repr=False)
+
+    @property
+    def sha256(self) -> str:
+        """Computed on first use: reading every byte is the one cost `inspect` does not need to pay."""
+        if self._sha256 is None:
+            self._sha256 = file_sha256(self.hashed_path)
+        return self._sha256
 
 
 def file_sha256(path: Path) -> str:
@@ -238,7 +246,7 @@ def _read_zip(path: Path, size: int) -> LoadedFile:
 
     loaded = restricted_load(pickle_bytes, resolve, str(path))
     check_structure(loaded.obj, str(path))
-    return LoadedFile(path, "torch-zip", loaded.obj, file_sha256(path), size, loaded.globals_seen)
+    return LoadedFile(path, "torch-zip", loaded.obj, path, size, loaded.globals_seen)
 
 
 def _read_npz(path: Path, size: int, zf: zipfile.ZipFile) -> LoadedFile:
@@ -276,7 +284,7 @@ def _read_npz(path: Path, size: int, zf: zipfile.ZipFile) -> LoadedFile:
         array = flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
         name = info.filename[: -len(".npy")]
         tensors[name] = TensorRef(array, str(array.dtype))
-    return LoadedFile(path, "npz", tensors, file_sha256(path), size, metadata=_npz_metadata(zf))
+    return LoadedFile(path, "npz", tensors, path, size, metadata=_npz_metadata(zf))
 
 
 def _npz_metadata(zf: zipfile.ZipFile) -> dict[str, str]:
@@ -341,7 +349,7 @@ def _read_torch_legacy(path: Path, size: int) -> LoadedFile:
     if missing:
         raise CorruptFileError(f"{path}: storages {missing[:3]} are referenced but have no data")
     root = _resolve_deferred(loaded.obj)
-    return LoadedFile(path, "torch-legacy", root, file_sha256(path), size, loaded.globals_seen)
+    return LoadedFile(path, "torch-legacy", root, path, size, loaded.globals_seen)
 
 
 # --- safetensors ----------------------------------------------------------------------------
@@ -384,7 +392,7 @@ def _read_safetensors(path: Path, size: int) -> LoadedFile:
         if dtype_name == "bfloat16":
             flat = widen_bfloat16(flat)
         tensors[name] = TensorRef(flat.reshape(shape), dtype_name)
-    return LoadedFile(path, "safetensors", tensors, file_sha256(path), size, metadata=dict(metadata))
+    return LoadedFile(path, "safetensors", tensors, path, size, metadata=dict(metadata))
 
 
 # --- Hugging Face folders -------------------------------------------------------------------
@@ -407,4 +415,4 @@ def _read_hf_folder(path: Path) -> LoadedFile:
                 raise CorruptFileError(f"{file}: not valid JSON ({exc})") from None
     if not config_path.is_file():
         raise UnsupportedModelError(f"{path}: a Hugging Face folder needs config.json beside {weights.name}")
-    return LoadedFile(path, "hf-folder", inner.root, inner.sha256, inner.size_bytes, inner.globals_seen, inner.metadata, extra)
+    return LoadedFile(path, "hf-folder", inner.root, inner.hashed_path, inner.size_bytes, inner.globals_seen, inner.metadata, extra)
