@@ -417,16 +417,6 @@ def validate_model(path: str | Path, reference: str | Path | None = None, layerw
     report = ValidationReport(str(path), info.family, info.variant, info.kind)
     for line in info.contradictions:
         report.findings.append(Finding("config_contradiction", "warning", line))
-    if info.family != "synthesizer":
-        from .validate_aux import validate_aux  # HuBERT / RMVPE
-
-        try:
-            validate_aux(path, info, report, reference, layerwise=layerwise, runtime=runtime)
-        except RvcConvertError as exc:
-            report.findings.append(Finding(exc.finding, "error", str(exc)))
-            report.exit_code = exc.exit_code
-        report.seconds = round(time.perf_counter() - started, 3)
-        return report
     with tempfile.TemporaryDirectory(prefix="rvc-validate-") as scratch:
         if info.kind == "converted":
             validate_files(path, None, None, report, reference, layerwise, runtime)
@@ -471,7 +461,13 @@ def validate_files(
     elif not mlx:
         report.checks.append(Check("runtime.smoke", "skip", "mlx is not installed (pip install 'rvc-convert[runtime]')"))
     elif all(c.status != "fail" for c in report.checks if c.name.startswith("structure")):
-        runtime_checks(converted, converted_info, Path(reference) if reference else None, report)
+        reference = Path(reference) if reference else None
+        if converted_info.family == "synthesizer":
+            runtime_checks(converted, converted_info, reference, report)
+        else:
+            from .validate_aux import aux_runtime_checks  # HuBERT / RMVPE
+
+            aux_runtime_checks(converted, converted_info.family, reference, report)
 
 
 def validate_conversion(result: Any, runtime: bool = True) -> ValidationReport:
@@ -482,11 +478,6 @@ def validate_conversion(result: Any, runtime: bool = True) -> ValidationReport:
     for line in info.contradictions:
         report.findings.append(Finding("config_contradiction", "warning", line))
     entries = None if info.kind == "converted" else result.plan.entries
-    if info.family == "synthesizer":
-        validate_files(result.weights_path, info, entries, report, None, True, runtime)
-    else:
-        from .validate_aux import validate_aux
-
-        validate_aux(result.weights_path, info, report, None, layerwise=True, runtime=runtime, source_entries=entries)
+    validate_files(result.weights_path, info, entries, report, None, True, runtime)
     report.seconds = round(time.perf_counter() - started, 3)
     return report

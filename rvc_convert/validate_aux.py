@@ -6,27 +6,14 @@ outputs in the golden refs format (hubert_refs.npz / rmvpe_refs.npz).
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .convert import convert_model
-from .detect import ModelInfo
 from .reader import read_model_file
-from .rules import PlanEntry
-from .validate import (
-    PARITY_MIN_SNR_DB_FP16,
-    Check,
-    ValidationReport,
-    _mlx_available,
-    compare_arrays,
-    layerwise_check,
-    layerwise_tolerance,
-    structural_checks,
-)
+from .validate import PARITY_MIN_SNR_DB_FP16, Check, ValidationReport, compare_arrays
 
 # Golden floor for both families is <= 1e-5 relative (golden README); 80 dB = 1e-4 relative RMS.
 AUX_PARITY_MIN_SNR_DB = 80.0
@@ -69,15 +56,22 @@ def _parity_rows(pairs: list[tuple[str, np.ndarray, np.ndarray]], min_snr_db: fl
     return rows, failures
 
 
+def _load_strictly(model_class: Any, converted: Path, report: ValidationReport) -> Any:
+    try:
+        model = model_class.from_file(converted)
+    except ValueError as exc:
+        report.checks.append(Check("runtime.load", "fail", str(exc)))
+        return None
+    report.checks.append(Check("runtime.load", "pass", "strict load: every tensor consumed, none missing"))
+    return model
+
+
 def _hubert_runtime(converted: Path, reference: Path | None, min_snr_db: float, report: ValidationReport) -> None:
     from rvc_runtime.hubert import HuBERT
 
-    try:
-        model = HuBERT.from_file(converted)
-    except ValueError as exc:
-        report.checks.append(Check("runtime.load", "fail", str(exc)))
+    model = _load_strictly(HuBERT, converted, report)
+    if model is None:
         return
-    report.checks.append(Check("runtime.load", "pass", "strict load: every tensor consumed, none missing"))
     audio = smoke_audio()
     started = time.perf_counter()
     runs = [np.array(model.extract_features(audio, "v2"))[0] for _ in range(2)]
@@ -101,12 +95,9 @@ def _hubert_runtime(converted: Path, reference: Path | None, min_snr_db: float, 
 def _rmvpe_runtime(converted: Path, reference: Path | None, min_snr_db: float, report: ValidationReport) -> None:
     from rvc_runtime.rmvpe import RMVPE, salience_to_cents
 
-    try:
-        model = RMVPE.from_file(converted)
-    except ValueError as exc:
-        report.checks.append(Check("runtime.load", "fail", str(exc)))
+    model = _load_strictly(RMVPE, converted, report)
+    if model is None:
         return
-    report.checks.append(Check("runtime.load", "pass", "strict load: every tensor consumed, none missing"))
     audio = smoke_audio()
     started = time.perf_counter()
     runs = [model.f0(audio) for _ in range(2)]
@@ -135,7 +126,15 @@ def _rmvpe_runtime(converted: Path, reference: Path | None, min_snr_db: float, r
     worst = float(np.max(np.abs(cents[both] - refs["cents"][both]))) if both.any() else 0.0
     agree = bool(np.array_equal(ref_voiced, ours_voiced))
     ok = agree and worst <= MAX_CENTS_ERROR
-    report.parity.append({"stage": "f0.cents", "max_abs": worst, "voicing_agrees": agree, "status": "pass" if ok else "fail"})
+    report.parity.append(
+        {
+            "stage": "f0.cents",
+            "max_abs": worst,
+            "voicing_agrees": agree,
+            "status": "pass" if ok else "fail",
+            "detail": f"voiced f0 within {worst:.3g} cents, voicing {'identical' if agree else 'differs'}",
+        }
+    )
     report.checks.append(
         Check(
             "parity.f0",
@@ -157,53 +156,14 @@ def _finish_parity(pairs: list[tuple[str, np.ndarray, np.ndarray]], min_snr_db: 
     report.checks.append(Check("parity", "fail" if failures else "pass", detail))
 
 
-def validate_aux(
-    path: str | Path,
-    info: ModelInfo,
-    report: ValidationReport,
-    reference: str | Path | None,
-    layerwise: bool = True,
-    runtime: bool = True,
-    source_entries: list[PlanEntry] | None = None,
-) -> None:
-    """Validate a HuBERT/ContentVec or RMVPE source (converted here) or converted file."""
-    reference = Path(reference) if reference else None
-    with tempfile.TemporaryDirectory(prefix="rvc-validate-") as scratch:
-        entries = source_entries
-        converted = Path(path)
-        source = info
-        if info.kind == "converted":
-            entries, source = None, None
-        elif source_entries is None:
-            result = convert_model(path, "ios", scratch, dtype="fp32")
-            converted, entries = result.weights_path, result.plan.entries
-        structural_checks(converted, report)
-        mlx = _mlx_available()
-        if entries is None or source is None:
-            report.checks.append(Check("layerwise", "skip", "no source weights to compare with (an rvc-convert output)"))
-        elif not layerwise:
-            report.checks.append(Check("layerwise", "skip", "turned off (--no-layerwise)"))
-        elif not mlx:
-            report.checks.append(Check("layerwise", "skip", "mlx is not installed (pip install 'rvc-convert[runtime]')"))
-        else:
-            import mlx.core as mx
+def aux_runtime_checks(converted: Path, family: str, reference: Path | None, report: ValidationReport) -> None:
+    """Runtime smoke test and (with a reference) parity of a converted HuBERT/ContentVec or RMVPE file."""
+    from rvc_runtime.blas import blas_status
 
-            dtype = read_model_file(converted).metadata.get("dtype", "float32")
-            layerwise_check(source, entries, mx.load(str(converted)), report, layerwise_tolerance(dtype))
-        if not runtime:
-            report.checks.append(Check("runtime.smoke", "skip", "turned off (--no-runtime)"))
-            return
-        if not mlx:
-            report.checks.append(Check("runtime.smoke", "skip", "mlx is not installed (pip install 'rvc-convert[runtime]')"))
-            return
-        if any(c.status == "fail" for c in report.checks if c.name.startswith("structure")):
-            return
-        from rvc_runtime.blas import blas_status
-
-        report.runtime["blas"] = blas_status()
-        stored = read_model_file(converted).metadata.get("dtype", "float32")
-        min_snr = PARITY_MIN_SNR_DB_FP16 if stored == "float16" else AUX_PARITY_MIN_SNR_DB
-        if info.family == "hubert":
-            _hubert_runtime(converted, reference, min_snr, report)
-        else:
-            _rmvpe_runtime(converted, reference, min_snr, report)
+    report.runtime["blas"] = blas_status()
+    stored = read_model_file(converted).metadata.get("dtype", "float32")
+    min_snr = PARITY_MIN_SNR_DB_FP16 if stored == "float16" else AUX_PARITY_MIN_SNR_DB
+    if family == "hubert":
+        _hubert_runtime(converted, reference, min_snr, report)
+    else:
+        _rmvpe_runtime(converted, reference, min_snr, report)
