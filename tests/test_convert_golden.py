@@ -17,7 +17,6 @@ import math
 import re
 import shutil
 import struct
-import sys
 import zipfile
 from pathlib import Path
 
@@ -35,28 +34,8 @@ from rvc_convert.rules import invert_target_key, load_rule_pack
 
 REPO = Path(__file__).resolve().parent.parent
 
-try:  # tests/golden.py (shared helper); a private fallback keeps this file self-contained
-    from golden import golden_path
-except ImportError:  # pragma: no cover - only without tests/golden.py
-
-    def golden_path(relpath: str) -> Path:
-        for root in (REPO / "fixtures" / "golden", REPO.parent / "shared" / "golden"):
-            if (root / relpath).exists():
-                return root / relpath
-        pytest.skip(f"golden file {relpath} not available")
-
-
-def _import_make_variants():
-    if str(REPO / "fixtures") not in sys.path:
-        sys.path.insert(0, str(REPO / "fixtures"))
-    try:
-        import make_variants
-    except ImportError:  # pragma: no cover
-        return None
-    return make_variants
-
-
-make_variants = _import_make_variants()
+from golden import golden_path
+import make_variants
 
 # --- facts from the golden README (synth/ table) ------------------------------------------------
 
@@ -487,11 +466,7 @@ def test_config_contradicting_weights_weights_win(case, tmp_path):
 
 # --- the 12 variants ----------------------------------------------------------------------------
 
-VARIANTS = (
-    [(v, sr, f0) for v in ("v1", "v2") for sr in ("32k", "40k", "48k") for f0 in (True, False)]
-    if make_variants is None
-    else make_variants.all_variants()
-)
+VARIANTS = make_variants.all_variants()
 
 
 def _variant_id(variant) -> str:
@@ -502,8 +477,6 @@ def _variant_id(variant) -> str:
 @pytest.fixture(scope="module")
 def variant_files(tmp_path_factory):
     """The 12 variants in the real WebUI export layout, written by fixtures/make_variants.py."""
-    if make_variants is None:
-        pytest.skip("fixtures/make_variants.py is not available")
     folder = tmp_path_factory.mktemp("variants")
     paths = make_variants.write_variants(folder)
     return {_variant_id((v, sr, f0)): path for (v, sr, f0), path in zip(make_variants.all_variants(), paths)}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-import sys
 from pathlib import Path
 
 import mlx.core as mx
@@ -27,15 +26,7 @@ from rvc_convert.convert import convert_model
 
 REPO = Path(__file__).resolve().parent.parent
 
-try:
-    from golden import golden_path
-except ImportError:  # pragma: no cover - only without tests/golden.py
-
-    def golden_path(relpath: str) -> Path:
-        for root in (REPO / "fixtures" / "golden", REPO.parent / "shared" / "golden"):
-            if (root / relpath).exists():
-                return root / relpath
-        pytest.skip(f"golden file {relpath} not available")
+from golden import golden_path
 
 
 # v2-48k-f0-tiny: 4 stages, pitch branch (noise convs, m_source, emb_pitch);
