@@ -1,0 +1,1 @@
+"""Rule packs (YAML), shipped inside the wheel as rvc_convert.mappings."""
