@@ -25,8 +25,8 @@ still hashes to the recorded rules hash, and its files in the folder still have 
 sha256. Everything else becomes a job: convert into the staging folder, validate, hash. Jobs are
 keyed by (source sha256, target, dtype), so a source used twice is converted once. Jobs run in
 `jobs` spawned worker processes with one BLAS thread each (spawn: safe on macOS and beside the
-progress thread). A failing asset is reported with its exit class and left
-out of the manifest; the others still build.
+progress thread). A failing asset is reported with its exit class and left out of the manifest;
+the others still build.
 
 Files are named `<name>.<first 12 hex of their sha256>.<ext>` (`alice.3f2a1b9c0d4e.safetensors`):
 the app finds them through `manifest.json`, whose name never changes, and a file's name changes
@@ -38,8 +38,8 @@ Atomic update, in this order, under an exclusive flock on the output folder:
   1. recover: finish what an interrupted run left (step 6 using the journal and whichever manifest
      is current), delete `.rvc-staging/` and stray temp files;
   2. stage: every job writes only inside `.rvc-staging/`;
-  3. journal: `.rvc-bundle.journal.json` (atomic) lists every file the old manifest or the new one
-     names;
+  3. journal: `.rvc-bundle.journal.json` (atomic) lists every file the old manifest names and
+     every file about to be placed;
   4. publish: new files are renamed into the folder (same file system, so `rename` is atomic)
      under names the old manifest cannot reference (content-addressed: a different name, or the
      same name only for the same bytes);
@@ -62,6 +62,7 @@ N jobs are committed to staging; `published` kills it after step 4, `committed` 
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob as globbing
 import hashlib
 import json
@@ -84,7 +85,7 @@ import yaml
 
 from . import __version__
 from .convert import TARGETS, convert_model
-from .errors import EXIT_CODES, EXIT_INTERNAL, EXIT_VALIDATION_FAILED, CorruptFileError, InputIOError, RvcConvertError, UsageError
+from .errors import EXIT_CODES, EXIT_INTERNAL, EXIT_UNSUPPORTED, EXIT_VALIDATION_FAILED, CorruptFileError, InputIOError, RvcConvertError, UsageError
 from .reader import file_sha256
 from .rules import SCHEMAS_DIR, load_rule_pack
 from .writer import atomic_output, ensure_writable_dir
@@ -125,7 +126,9 @@ class AssetSpec:
     role: str  # voice | hubert | rmvpe
     source: Path  # where to read it
     label: str  # the source as written (spec-relative), for the manifest and messages
-    where: str  # "bundle.yaml:12" or "command line"
+    where: str  # "bundle.yaml:12" or "argument models/a.pth", for messages
+    pointer: str = ""  # "voices[2].name": what a spec problem about this asset points at
+    line: int | None = None
     index: Path | None = None
     index_label: str | None = None
     display: dict[str, Any] = field(default_factory=dict)
@@ -269,10 +272,11 @@ def load_spec(path: str | Path) -> BundleSpec:
             continue
         entry = data[role] if isinstance(data[role], dict) else {"source": data[role]}
         node = _node_at(root, [role])
-        assets.append(AssetSpec(entry.get("name", role), role, base / entry["source"], entry["source"], f"{origin}:{_line(node)}"))
+        line = _line(_node_at(node, ["name"] if "name" in entry else []))
+        assets.append(AssetSpec(entry.get("name", role), role, base / entry["source"], entry["source"], f"{origin}:{line}", role, line))
     for index, entry in enumerate(data["voices"]):
         assets += _expand_voice(entry if isinstance(entry, dict) else {"source": entry}, base, origin, _node_at(root, ["voices", index]), index, problems)
-    problems += _name_problems(assets, origin)
+    problems += _name_problems(assets)
     _raise_problems(origin, problems)
     return BundleSpec(data.get("target", "ios"), data.get("dtype"), tuple(assets), origin)
 
@@ -289,22 +293,25 @@ def _expand_voice(entry: dict[str, Any], base: Path, origin: str, node: yaml.Nod
         matches = [(Path(m), Path(os.path.relpath(m, base)).as_posix()) for m in found]
         if not matches:
             return [AssetSpec(label, "voice", base / label, label, f"{origin}:{source_line}", unresolved=f"the glob {label!r} matches no file")]
-        for key in ("name", "index"):
-            if key in entry and len(matches) > 1:
-                problems.append(
-                    SpecProblem(_line(_key_node(node, key)), f"voices[{index}].{key}", f"given for the glob {label!r}, which matches {len(matches)} files: a glob's voices are named by their file stems")
-                )
+        clashing = [key for key in ("name", "index") if key in entry and len(matches) > 1]
+        for key in clashing:
+            problems.append(
+                SpecProblem(_line(_key_node(node, key)), f"voices[{index}].{key}", f"given for the glob {label!r}, which matches {len(matches)} files: one {key} cannot serve them all")
+            )
+        if clashing:
+            return []
     voices = []
+    field_name = f"voices[{index}].{'name' if 'name' in entry else 'source'}"
+    line = _line(_node_at(node, ["name"])) if "name" in entry else source_line
     for source, source_label in matches:
         name = entry.get("name") or source.stem
-        line = _line(_node_at(node, ["name"])) if "name" in entry else source_line
         if "name" not in entry and not NAME_PATTERN.match(name):
-            problems.append(SpecProblem(source_line, f"voices[{index}].source", f"the file stem {name!r} of {source_label} is not a safe name: give the voice a `name:` (letters, digits, '-', '_')"))
-        voices.append(AssetSpec(name, "voice", source, source_label, f"{origin}:{line}", index_path, entry.get("index"), display))
+            problems.append(SpecProblem(source_line, field_name, f"the file stem {name!r} of {source_label} is not a safe name: give the voice a `name:` (letters, digits, '-', '_')"))
+        voices.append(AssetSpec(name, "voice", source, source_label, f"{origin}:{line}", field_name, line, index_path, entry.get("index"), display))
     return voices
 
 
-def _name_problems(assets: list[AssetSpec], origin: str) -> list[SpecProblem]:
+def _name_problems(assets: list[AssetSpec]) -> list[SpecProblem]:
     """Names become file stems on case-insensitive file systems: unique ignoring case."""
     problems, seen = [], {}
     for asset in assets:
@@ -312,8 +319,8 @@ def _name_problems(assets: list[AssetSpec], origin: str) -> list[SpecProblem]:
             continue
         key = asset.name.lower()
         if key in seen:
-            line = int(asset.where.rsplit(":", 1)[1]) if asset.where.startswith(origin + ":") else None
-            problems.append(SpecProblem(line, f"{asset.role} {asset.name!r}", f"the name is already used by the {seen[key].role} at {seen[key].where} (names must be unique, ignoring case)"))
+            first = seen[key]
+            problems.append(SpecProblem(asset.line, asset.pointer, f"the name {asset.name!r} is already used by {first.pointer} ({first.where}); names must be unique, ignoring case"))
         else:
             seen[key] = asset
     return problems
@@ -326,7 +333,7 @@ def spec_from_paths(models: list[str | Path], hubert: str | Path | None, rmvpe: 
     problems: list[SpecProblem] = []
     for role, given in (("hubert", hubert), ("rmvpe", rmvpe)):
         if given is not None:
-            assets.append(AssetSpec(role, role, Path(given), Path(given).as_posix(), f"--{role}"))
+            assets.append(AssetSpec(role, role, Path(given), Path(given).as_posix(), f"--{role}", f"--{role}"))
     seen_paths: set[Path] = set()
     for given in models:
         label = Path(given).as_posix()
@@ -340,10 +347,10 @@ def spec_from_paths(models: list[str | Path], hubert: str | Path | None, rmvpe: 
             seen_paths.add(source.resolve())
             if not NAME_PATTERN.match(source.stem):
                 problems.append(SpecProblem(None, f"model {item}", f"the file stem {source.stem!r} is not a safe name (letters, digits, '-', '_'): rename the file or use a bundle.yaml with `name:`"))
-            assets.append(AssetSpec(source.stem, "voice", source, source.as_posix(), f"argument {item}"))
+            assets.append(AssetSpec(source.stem, "voice", source, source.as_posix(), f"argument {item}", f"model {item}"))
     if not any(a.role == "voice" for a in assets):
         problems.append(SpecProblem(None, "models", "no voice given: pass voice files (or a bundle.yaml)"))
-    problems += _name_problems(assets, origin)
+    problems += _name_problems(assets)
     _raise_problems(origin, problems)
     return BundleSpec(target, dtype, tuple(assets), origin)
 
@@ -368,6 +375,11 @@ def file_matches(path: Path, record: dict[str, Any]) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=None)
+def _rules_sha256(rule_pack: str) -> str:
+    return load_rule_pack(rule_pack).sha256
+
+
 def reusable_entry(asset: AssetSpec, digest: str, previous: dict[str, Any] | None, target: str, dtype: str | None, out_dir: Path) -> dict[str, Any] | None:
     """The previous manifest's entry for this asset when nothing that shapes its files changed and they are intact."""
     if previous is None or previous["converter"]["version"] != __version__ or previous["target"] != target or previous["dtype"] != dtype:
@@ -376,7 +388,7 @@ def reusable_entry(asset: AssetSpec, digest: str, previous: dict[str, Any] | Non
     if entry is None or entry["source"]["sha256"] != digest:
         return None
     try:
-        if load_rule_pack(entry["rule_pack"]).sha256 != entry["rules_sha256"]:
+        if _rules_sha256(entry["rule_pack"]) != entry["rules_sha256"]:
             return None
     except RvcConvertError:
         return None
@@ -393,11 +405,12 @@ _worker_events: Any = None  # the event queue in a worker process
 def _init_worker(events: Any) -> None:
     global _worker_events
     _worker_events = events
+    events.put(("worker", os.getpid()))  # so the parent can stop exactly its own workers
 
 
 def _run_job_in_worker(job: dict[str, Any]) -> dict[str, Any]:
     def emit(phase: str, fraction: float | None) -> None:
-        _worker_events.put((job["id"], phase, fraction))
+        _worker_events.put(("phase", job["id"], phase, fraction))
 
     return run_job(job, emit)
 
@@ -538,7 +551,7 @@ def run_job(job: dict[str, Any], emit: Callable[[str, float | None], None]) -> d
             return outcome
         outcome |= {
             "ok": True,
-            "read_sha256": result.metadata.get("source_sha256"),
+            "read_sha256": result.loaded.sha256 if result.loaded else None,  # what the reader hashed, to catch a file changing mid-build
             "weights": _staged_file(result.weights_path),
             "config": _staged_file(result.config_path),
             "record": {
@@ -686,14 +699,20 @@ def _write_durably(path: Path, text: str) -> None:
     _fsync_dir(path.parent)
 
 
-def _crash_point(point: str, staged: int = 0) -> None:
-    """The test hook (module docstring): die like `kill -9` at a named point of the update."""
+def _stop_processes(pids: set[int], how: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, how)
+
+
+def _crash_point(point: str, staged: int = 0, worker_pids: set[int] = frozenset()) -> None:
+    """The test hook (module docstring): die like `kill -9` at a named point of the update, workers first."""
     wanted = os.environ.get(CRASH_HOOK_ENV, "")
     if not wanted or not (wanted == point or (point == "staged" and wanted.isdigit() and staged == int(wanted))):
         return
-    for child in multiprocessing.active_children():
-        os.kill(child.pid, signal.SIGKILL)
-    os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+    kill = getattr(signal, "SIGKILL", signal.SIGTERM)
+    _stop_processes(worker_pids, kill)
+    os.kill(os.getpid(), kill)
     os._exit(137)
 
 
@@ -725,11 +744,16 @@ def recover_interrupted_run(out_dir: Path, warnings: list[str]) -> list[str]:
             warnings.append(f"could not finish the interrupted run's clean-up ({exc}); `rvc-convert verify` lists what it left")
         journal.unlink(missing_ok=True)
     shutil.rmtree(out_dir / STAGING_DIR, ignore_errors=True)
-    for stray in [*out_dir.glob(f".{MANIFEST_NAME}.*.partial"), *out_dir.glob(f"{JOURNAL_NAME}.*.partial")]:
+    for stray in (p for p in out_dir.iterdir() if _is_temp_file(p.name)):
         stray.unlink(missing_ok=True)
     if removed or journal.exists():
         _fsync_dir(out_dir)
     return removed
+
+
+def _is_temp_file(name: str) -> bool:
+    """writer.atomic_output's temp files for the manifest and the journal (`.<name>.<random>.partial`)."""
+    return name.endswith(".partial") and any(name.startswith(f".{own}.") for own in (MANIFEST_NAME, JOURNAL_NAME))
 
 
 @dataclass(frozen=True)
@@ -738,6 +762,15 @@ class Placement:
 
     source: Path
     name: str
+    ours: bool = True  # a staged file we wrote (hard-linked into place); else a user's file (copied: never share its inode)
+
+
+def _hard_link(source: Path, link: Path) -> bool:
+    try:
+        os.link(source, link)
+        return True
+    except OSError:  # a file system without hard links
+        return False
 
 
 def _publish(out_dir: Path, placements: list[Placement]) -> None:
@@ -747,9 +780,7 @@ def _publish(out_dir: Path, placements: list[Placement]) -> None:
     for placement in placements:
         temp = scratch / placement.name
         temp.unlink(missing_ok=True)
-        try:
-            os.link(placement.source, temp)
-        except OSError:
+        if not (placement.ours and _hard_link(placement.source, temp)):
             shutil.copyfile(placement.source, temp)
         _fsync_file(temp)
         os.replace(temp, out_dir / placement.name)
@@ -852,39 +883,53 @@ def _worker_environment() -> Iterator[None]:
                 os.environ[name] = value
 
 
-def run_jobs(jobs: list[dict[str, Any]], workers: int, on_event: EventSink, names: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
-    """Run every job in up to `workers` spawned processes; results by job id. A worker that dies fails its job only."""
-    results: dict[str, dict[str, Any]] = {}
+def run_jobs(
+    jobs: list[dict[str, Any]], workers: int, on_event: EventSink, names: dict[str, list[str]], on_result: Callable[[str, dict[str, Any]], None]
+) -> None:
+    """Run every job in up to `workers` spawned processes, handing each result to on_result as it
+    arrives (then the test hook may fire). A worker that dies fails its own job only."""
     if not jobs:
-        return results
+        return
     context = multiprocessing.get_context("spawn")  # fork is unsafe beside the progress thread, and on macOS
     events = context.Queue()
+    worker_pids: set[int] = set()
 
     def drain() -> None:
         while True:
             try:
-                job_id, phase, fraction = events.get_nowait()
+                kind, *payload = events.get_nowait()
             except Exception:  # queue.Empty, or a queue torn down by a dead worker
                 return
-            on_event({"event": "phase", "names": names[job_id], "phase": phase, "fraction": fraction})
+            if kind == "worker":
+                worker_pids.add(payload[0])
+            else:
+                job_id, phase, fraction = payload
+                on_event({"event": "phase", "names": names[job_id], "phase": phase, "fraction": fraction})
 
     with _worker_environment(), ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context, initializer=_init_worker, initargs=(events,)) as pool:
         futures = {pool.submit(_run_job_in_worker, job): job for job in jobs}  # workers are spawned here
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+        pending, finished = set(futures), 0
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                drain()
+                for future in done:
+                    job = futures[future]
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # the worker died (a crash in native code, out of memory)
+                        message = f"{job['label']}: the worker process died ({type(exc).__name__}: {exc})"
+                        result = {"id": job["id"], "ok": False, "variant": None, "validation": None, "seconds": None, "error": _failure("internal", message, EXIT_INTERNAL)}
+                    on_result(job["id"], result)
+                    finished += 1
+                    _crash_point("staged", finished, worker_pids)
+        except BaseException:  # Ctrl-C: stop the workers and the queued jobs now; the next run clears staging
             drain()
-            for future in done:
-                job = futures[future]
-                try:
-                    results[job["id"]] = future.result()
-                except Exception as exc:  # the worker died (a crash in native code, out of memory)
-                    message = f"{job['label']}: the worker process died ({type(exc).__name__}: {exc})"
-                    results[job["id"]] = {"id": job["id"], "ok": False, "variant": None, "validation": None, "seconds": None, "error": _failure("internal", message, EXIT_INTERNAL)}
-                _crash_point("staged", len(results))
+            _stop_processes(worker_pids, signal.SIGTERM)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
         drain()
     events.close()
-    return results
 
 
 def _display(asset: AssetSpec) -> dict[str, Any]:
@@ -920,7 +965,9 @@ def settle_asset(plan: AssetPlan, result: dict[str, Any] | None, out_dir: Path, 
         record = result["record"]
         if record["family"] != ROLE_FAMILY[asset.role]:
             outcome.status = "failed"
-            outcome.error = _failure("wrong_family", f"{asset.label} ({asset.where}) is a {record['family']} model, not a {ROLE_FAMILY[asset.role]}: list it under {'voices' if record['family'] == 'synthesizer' else record['family']}", 2)
+            wanted = "an RVC voice" if asset.role == "voice" else f"a {asset.role}"
+            listed = "voices" if record["family"] == "synthesizer" else record["family"]
+            outcome.error = _failure("wrong_family", f"{asset.label} ({asset.where}) is a {record['family']} model, not {wanted}: list it under `{listed}`", EXIT_UNSUPPORTED)
             return outcome
         if asset.source.is_file() and result.get("read_sha256") != plan.digest:
             outcome.status = "failed"
@@ -939,7 +986,7 @@ def settle_asset(plan: AssetPlan, result: dict[str, Any] | None, out_dir: Path, 
     if plan.index_digest:
         files["index"] = {"path": _content_name(asset, plan.index_digest, ".index"), "sha256": plan.index_digest, "size": asset.index.stat().st_size}
         if not file_matches(out_dir / files["index"]["path"], files["index"]):
-            placements.append(Placement(asset.index, files["index"]["path"]))
+            placements.append(Placement(asset.index, files["index"]["path"], ours=False))
             outcome.status = "built"
     entry = {"name": asset.name, "role": asset.role, "source": {"path": asset.label, "sha256": plan.digest}, **record, "files": files}
     if asset.role == "voice":
@@ -986,27 +1033,35 @@ def build_bundle(spec: BundleSpec, out_dir: str | Path, jobs: int | None = None,
         removed = recover_interrupted_run(out_dir, warnings)
         previous = _previous_manifest(out_dir, warnings)
         plans = [plan_asset(asset, spec, previous, out_dir, force) for asset in spec.assets]
-        sink({"event": "planned", "assets": [{"name": p.asset.name, "role": p.asset.role, "status": "failed" if p.error else "reused" if p.reuse else "queued"} for p in plans]})
-        for plan in plans:
-            if plan.error or plan.reuse:
-                sink({"event": "finished", "name": plan.asset.name, "status": "failed" if plan.error else "reused", "detail": plan.error["message"] if plan.error else ""})
-        staging = out_dir / STAGING_DIR
-        job_list = _jobs_for(plans, spec, staging)
-        names = {job["id"]: [p.asset.name for p in plans if p.job_id == job["id"]] for job in job_list}
-        results = run_jobs(job_list, jobs or os.cpu_count() or 1, sink, names)
+        sink({"event": "planned", "assets": [{"name": p.asset.name, "role": p.asset.role, "status": "queued" if p.job_id else "checking"} for p in plans]})
         placements: list[Placement] = []
-        outcomes = [settle_asset(plan, results.get(plan.job_id), out_dir, placements) for plan in plans]
-        for outcome in outcomes:
-            if outcome.plan.job_id:
-                detail = outcome.error["message"] if outcome.error else f"{outcome.variant}, {outcome.seconds:.1f} s"
-                sink({"event": "finished", "name": outcome.plan.asset.name, "status": outcome.status, "detail": detail})
+        settled: dict[int, AssetOutcome] = {}
+
+        def settle(index: int, result: dict[str, Any] | None) -> None:
+            outcome = settled[index] = settle_asset(plans[index], result, out_dir, placements)
+            detail = outcome.error["message"] if outcome.error else f"{outcome.variant}, {outcome.seconds:.1f} s" if outcome.seconds is not None else ""
+            sink({"event": "finished", "name": plans[index].asset.name, "status": outcome.status, "detail": detail})
+
+        for index, plan in enumerate(plans):
+            if not plan.job_id:
+                settle(index, None)
+        job_list = _jobs_for(plans, spec, out_dir / STAGING_DIR)
+        names = {job["id"]: [p.asset.name for p in plans if p.job_id == job["id"]] for job in job_list}
+
+        def on_result(job_id: str, result: dict[str, Any]) -> None:
+            for index, plan in enumerate(plans):
+                if plan.job_id == job_id:
+                    settle(index, result)
+
+        run_jobs(job_list, jobs or os.cpu_count() or 1, sink, names, on_result)
+        outcomes = [settled[index] for index in range(len(plans))]
         entries = [o.entry for o in outcomes if o.entry is not None]
         warnings += compatibility_warnings(spec, entries)
         manifest = build_manifest(spec.target, spec.dtype, entries)
         check_manifest(manifest)  # a manifest that fails its own schema is a bug: never write it
         previous_names = manifest_file_names(previous) if previous else set()
         written, cleaned = commit_bundle(out_dir, manifest, placements, previous_names)
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(out_dir / STAGING_DIR, ignore_errors=True)
     code = _exit_code(outcomes)
     counts = {status: sum(o.status == status for o in outcomes) for status in ("built", "reused", "failed")}
     return {
@@ -1045,21 +1100,17 @@ def build_bundle(spec: BundleSpec, out_dir: str | Path, jobs: int | None = None,
 
 def _own_file(relative: str) -> bool:
     """rvc-convert's own bookkeeping files, and Finder's, which verify does not count as extra."""
-    top = relative.split("/", 1)[0]
-    name = relative.rsplit("/", 1)[-1]
     return (
-        relative == MANIFEST_NAME
-        or top == STAGING_DIR
-        or relative == JOURNAL_NAME
-        or (top == relative and (relative.startswith(f".{MANIFEST_NAME}.") or relative.startswith(f"{JOURNAL_NAME}.")) and relative.endswith(".partial"))
-        or name == ".DS_Store"
+        relative in (MANIFEST_NAME, JOURNAL_NAME)
+        or relative.split("/", 1)[0] == STAGING_DIR
+        or _is_temp_file(relative)
+        or relative.rsplit("/", 1)[-1] == ".DS_Store"
     )
 
 
 def _files_on_disk(out_dir: Path) -> set[str]:
     found = set()
-    for root, dirs, files in os.walk(out_dir):
-        dirs.sort()
+    for root, _dirs, files in os.walk(out_dir):
         for name in files:
             found.add((Path(root) / name).relative_to(out_dir).as_posix())
     return {f for f in found if not _own_file(f)}

@@ -71,10 +71,19 @@ class ProgressBars:
 
     def __init__(self) -> None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.table import Column
 
-        self.progress = Progress(TextColumn("{task.description:<24}"), BarColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn())
+        self.progress = Progress(
+            TextColumn("{task.description}", table_column=Column(width=24, no_wrap=True, overflow="ellipsis")),
+            BarColumn(bar_width=20),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}", table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis")),
+            expand=True,
+        )
         self.tasks: dict[str, Any] = {}
+        self.finished: set[str] = set()
         self.overall: Any = None
+        self.total = 0
         self.progress.start()
 
     def __call__(self, event: dict[str, Any]) -> None:
@@ -82,18 +91,20 @@ class ProgressBars:
         if kind == "planned":
             for asset in event["assets"]:
                 self.tasks[asset["name"]] = self.progress.add_task(asset["name"], total=1.0, status=asset["status"], start=False)
-            self.overall = self.progress.add_task("overall", total=len(event["assets"]), status="")
+            self.total = len(event["assets"])
+            self.overall = self.progress.add_task("overall", total=self.total, status=f"0/{self.total}")
         elif kind == "phase":
-            for name in event["names"]:
+            for name in (n for n in event["names"] if n not in self.finished):  # a late phase event must not undo "finished"
                 task = self.tasks[name]
                 self.progress.start_task(task)
                 fraction = event["fraction"]
                 self.progress.update(task, status=event["phase"], **({"completed": fraction} if fraction is not None else {}))
         elif kind == "finished":
+            self.finished.add(event["name"])
             task = self.tasks[event["name"]]
             self.progress.update(task, status=event["status"] + (f": {event['detail']}" if event["detail"] else ""), completed=1.0)
             self.progress.stop_task(task)
-            self.progress.advance(self.overall)
+            self.progress.update(self.overall, completed=len(self.finished), status=f"{len(self.finished)}/{self.total}")
 
     def close(self) -> None:
         self.progress.stop()
