@@ -421,13 +421,6 @@ def _significant(value: float | None) -> float | None:
     return float(f"{value:.{FIGURE_DIGITS}g}")
 
 
-def failed_checks(report: Any) -> list[str]:
-    """Every failed check and error finding of a validation report, as `name: detail`."""
-    failed = [f"{c.name}: {c.detail}" for c in report.checks if c.status == "fail"]
-    failed += [f"{f.id}: {f.message}" for f in report.findings if f.severity == "error"]
-    return failed or ["unknown"]
-
-
 def validation_figures(report: Any) -> dict[str, Any]:
     """What the manifest keeps of a validation report: each check's status, the worst layer error, the smoke RMS."""
     worst = [c.metrics["worst_relative_error"] for c in report.checks if "worst_relative_error" in c.metrics]
@@ -547,7 +540,7 @@ def run_job(job: dict[str, Any], emit: Callable[[str, float | None], None]) -> d
             return outcome
         outcome["validation"] = validation_figures(report)
         if not report.ok:
-            outcome["error"] = _failure("validation", f"{job['label']}: the converted file failed validation ({failed_checks(report)[0]})", EXIT_VALIDATION_FAILED)
+            outcome["error"] = _failure("validation", f"{job['label']}: the converted file failed validation ({(report.failures() or ['unknown'])[0]})", EXIT_VALIDATION_FAILED)
             return outcome
         outcome |= {
             "ok": True,
@@ -1139,7 +1132,7 @@ def _revalidate(out_dir: Path, manifest: dict[str, Any], intact: set[str]) -> li
         try:
             report = validate_model(out_dir / path)
             row["ok"] = report.ok
-            row["failed"] = failed_checks(report) if not report.ok else []
+            row["failed"] = report.failures() if not report.ok else []
         except RvcConvertError as exc:
             row["error"] = {"kind": exc.kind, "message": str(exc), "exit_code": exc.exit_code}
         rows.append(row)

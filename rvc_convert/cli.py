@@ -169,13 +169,7 @@ def convert_command(
         if report:
             print_checks(report)
     if report and not report.ok:
-        raise ValidationFailedError(f"{model}: the converted file failed validation ({first_failure(report)}); nothing was written")
-
-
-def first_failure(report: Any) -> str:
-    failed = [f"{c.name}: {c.detail}" for c in report.checks if c.status == "fail"]
-    failed += [f"{f.id}: {f.message}" for f in report.findings if f.severity == "error"]
-    return failed[0] if failed else "unknown"
+        raise ValidationFailedError(f"{model}: the converted file failed validation ({report.failures()[0]}); nothing was written")
 
 
 def print_checks(report: Any) -> None:

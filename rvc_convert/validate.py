@@ -75,6 +75,11 @@ class ValidationReport:
     def ok(self) -> bool:
         return all(c.status != "fail" for c in self.checks) and all(f.severity != "error" for f in self.findings)
 
+    def failures(self) -> list[str]:
+        """Every failed check and error finding, as `name: detail`."""
+        failed = [f"{c.name}: {c.detail}" for c in self.checks if c.status == "fail"]
+        return failed + [f"{f.id}: {f.message}" for f in self.findings if f.severity == "error"]
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data |= {"schema": "rvc-convert/validate/1", "ok": self.ok, "converter_version": __version__}
