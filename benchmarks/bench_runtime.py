@@ -62,10 +62,10 @@ report(load_s=load_s, first_s=times[0], steady_s=times[1:], blas=rvc_runtime.bla
 
 TORCH_CHILD = """
 import sys, time
-source, inputs_path, repeat, out_path, profile = sys.argv[1:6]
+source, inputs_path, repeat, out_path, profile, threads = sys.argv[1:7]
 import numpy as np
 import torch
-torch.set_num_threads(2)
+torch.set_num_threads(int(threads))
 from torch_reference import TorchSynthesizer
 
 start = time.perf_counter()
@@ -124,12 +124,12 @@ def make_inputs(frames: int, seed: int = SEED) -> dict[str, np.ndarray]:
     }
 
 
-def run_mlx(weights: Path, inputs: Path, repeat: int, out: Path, blas: str, profile: bool) -> dict:
-    return run_child(MLX_CHILD, [str(weights), str(inputs), str(repeat), str(out), blas, "1" if profile else "0"])
+def run_mlx(weights: Path, inputs: Path, repeat: int, out: Path, blas: str, profile: bool, env: dict | None = None) -> dict:
+    return run_child(MLX_CHILD, [str(weights), str(inputs), str(repeat), str(out), blas, "1" if profile else "0"], env=env)
 
 
-def run_torch(source: Path, inputs: Path, repeat: int, out: Path, profile: bool) -> dict:
-    return run_child(TORCH_CHILD, [str(source), str(inputs), str(repeat), str(out), "1" if profile else "0"])
+def run_torch(source: Path, inputs: Path, repeat: int, out: Path, profile: bool, threads: int = 2) -> dict:
+    return run_child(TORCH_CHILD, [str(source), str(inputs), str(repeat), str(out), "1" if profile else "0", str(threads)])
 
 
 def compare(a_path: Path, b_path: Path) -> str:
@@ -148,6 +148,10 @@ def main() -> int:
     parser.add_argument("--blas-repeat", type=int, default=1)
     parser.add_argument("--validate-repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="also time each stage (MLX and torch) and print a cProfile of one MLX call")
+    parser.add_argument(
+        "--single-thread-rows", action="store_true",
+        help="also run PyTorch with 1 thread and MLX with OPENBLAS_NUM_THREADS=1 (on a busy 2-core machine two threads can lose to one)",
+    )
     args = parser.parse_args()
 
     source, reference = require_golden(MODEL), require_golden(REFERENCE)
@@ -168,6 +172,10 @@ def main() -> int:
 
     mlx = run_mlx(weights, long_inputs, args.repeat, work / "mlx.npy", "fast", args.profile)
     torch_ = run_torch(source, long_inputs, args.repeat, work / "torch.npy", args.profile)
+    single = []
+    if args.single_thread_rows:
+        single.append(("MLX runtime, OPENBLAS_NUM_THREADS=1", run_mlx(weights, long_inputs, args.repeat, work / "mlx-1t.npy", "fast", False, {"OPENBLAS_NUM_THREADS": "1"})))
+        single.append(("PyTorch reference (1 thread)", run_torch(source, long_inputs, args.repeat, work / "torch-1t.npy", False, threads=1)))
     mlx_fast_short = run_mlx(weights, short_inputs, args.blas_repeat, work / "mlx-fast-short.npy", "fast", False)
     mlx_ref_short = run_mlx(weights, short_inputs, args.blas_repeat, work / "mlx-ref-short.npy", "reference", False)
 
@@ -176,6 +184,7 @@ def main() -> int:
     for label, r, frames, base in (
         (f"MLX runtime, {mlx['blas']['source'] or 'reference BLAS'}", mlx, args.frames, torch_steady),
         ("PyTorch reference (2 threads)", torch_, args.frames, torch_steady),
+        *((label, r, args.frames, torch_steady) for label, r in single),
         (f"MLX, fast BLAS ({mlx_fast_short['blas']['source']})", mlx_fast_short, args.blas_frames, None),
         ("MLX, reference BLAS (mlx.core first)", mlx_ref_short, args.blas_frames, None),
     ):

@@ -98,18 +98,25 @@ class TorchSynthesizer:
         q = heads(self.conv(f"{prefix}.conv_q", x)) / math.sqrt(d)
         k, v = heads(self.conv(f"{prefix}.conv_k", x)), heads(self.conv(f"{prefix}.conv_v", x))
         rel_k, rel_v = self.w[f"{prefix}.emb_rel_k"][0], self.w[f"{prefix}.emb_rel_v"][0]  # [2W+1, D]
-        # offset[i, j] = j - i; the relative terms exist for |j - i| <= W only
-        offset = torch.arange(t)[None, :] - torch.arange(t)[:, None]
-        inside = offset.abs() <= WINDOW
-        slot = (offset + WINDOW).clamp(0, 2 * WINDOW)
-        rel_logits = q @ rel_k.T  # [B, H, T, 2W+1]: q_i . rel_k[r]
-        scores = q @ k.transpose(2, 3) + torch.where(inside, rel_logits.gather(-1, slot.expand(b, self.n_heads, t, t)), 0.0)
+        rel_logits = q @ rel_k.T  # [B, H, T, 2W+1]: q_i . rel_k[r], meant for key j = i + r - W
+        scores = q @ k.transpose(2, 3)
+        # relative slot r lies on the diagonal j - i = r - W of the [T, T] scores (none outside the window)
+        for r in range(2 * WINDOW + 1):
+            offset = r - WINDOW
+            if abs(offset) >= t:
+                continue
+            rows = slice(0, t - offset) if offset >= 0 else slice(-offset, t)
+            torch.diagonal(scores, offset, -2, -1).add_(rel_logits[:, :, rows, r])
         pair = mask[:, :, :, None] * mask[:, :, None, :]  # [B, 1, T, T]
         p = torch.softmax(scores.masked_fill(pair == 0, -1e4), dim=-1)
-        # p_rel[i, r] = p[i, i + r - W] (0 outside [0, T)): the weight given to relative slot r
-        column = torch.arange(t)[:, None] + torch.arange(2 * WINDOW + 1)[None, :] - WINDOW
-        valid = (column >= 0) & (column < t)
-        p_rel = torch.where(valid, p.gather(-1, column.clamp(0, t - 1).expand(b, self.n_heads, t, 2 * WINDOW + 1)), 0.0)
+        # p_rel[i, r] = p[i, i + r - W] (0 where that key is outside [0, T)): read back off the diagonals
+        p_rel = p.new_zeros(b, self.n_heads, t, 2 * WINDOW + 1)
+        for r in range(2 * WINDOW + 1):
+            offset = r - WINDOW
+            if abs(offset) >= t:
+                continue
+            rows = slice(0, t - offset) if offset >= 0 else slice(-offset, t)
+            p_rel[:, :, rows, r] = torch.diagonal(p, offset, -2, -1)
         out = p @ v + p_rel @ rel_v  # [B, H, T, D]
         return self.conv(f"{prefix}.conv_o", out.transpose(2, 3).reshape(b, c, t))
 

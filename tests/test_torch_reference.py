@@ -28,6 +28,16 @@ SALIENCE_MAX_ABS = 1e-5
 F0_MAX_CENTS = 0.01
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny models: one thread is fastest, and on a busy 2-core machine two OpenMP threads wait on
+    each other (measured 0.03 s vs 1-4 s per tiny synthesizer call)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def load_npz(relpath: str) -> dict[str, np.ndarray]:
     with np.load(golden_path(relpath)) as data:
         return {k: data[k] for k in data.files}
