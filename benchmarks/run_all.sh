@@ -1,9 +1,11 @@
 #!/bin/sh
-# Run every benchmark in turn; extra arguments are ignored. Takes ~15-25 minutes on 2 shared cores.
+# Run every benchmark in turn; extra arguments are ignored. Takes ~25 minutes on 2 shared cores.
 set -e
 cd "$(dirname "$0")/.."
 python benchmarks/bench_convert.py
 echo
-python benchmarks/bench_runtime.py --profile
+python benchmarks/bench_runtime.py --profile --single-thread-rows
 echo
 python benchmarks/bench_aux.py
+echo
+python benchmarks/bench_kernels.py

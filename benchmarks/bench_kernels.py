@@ -1,0 +1,214 @@
+"""The kernels where the MLX runtime loses time on Linux CPU, next to PyTorch and a faster MLX formulation.
+
+Found with bench_runtime.py --profile and per-stage timing of bench_aux.py's models:
+
+1. Generator ResBlocks (synthesizer): three ResBlock1 (kernels 3/7/11, dilations 1/3/5) per
+   stage, at the v2-40k stage shapes for --frames frames. The runtime's layers (nn.Conv1d for
+   dilation 1, DilatedConv1d's unfold + one matmul otherwise) vs "tap-sum": one matmul per tap,
+   accumulated with mx.addmm, no unfolded [L, K*C] buffer; vs torch F.conv1d.
+2. RMVPE decoder ConvTranspose2d (3x3, stride 2, padding 1, output_padding 1) at the five
+   decoder shapes for 10 s of audio: nn.ConvTranspose2d vs one matmul + a 4-phase overlap-add;
+   vs torch F.conv_transpose2d.
+3. exact (erf) GELU on the HuBERT conv-0 output (10 s: 32000 x 512): MLX vs torch.
+
+Random weights (only shapes matter); each alternative is checked against the runtime's result.
+
+    python benchmarks/bench_kernels.py [--frames 1000] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import rvc_runtime  # noqa: F401  (first: MLX gets its fast BLAS)
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import print_header, print_table  # noqa: E402
+
+from rvc_runtime.synthesizer import ResBlock1  # noqa: E402
+
+KERNELS, DILATIONS = (3, 7, 11), (1, 3, 5)
+V2_40K_RATES, V2_40K_CHANNELS = (10, 10, 2, 2), 512
+
+
+def best_of(repeat: int, fn) -> tuple[float, object]:
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        if isinstance(result, mx.array):
+            mx.eval(result)
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+# ---- 1. ResBlock1 convolutions
+
+
+def tap_sum_conv1d(conv: nn.Conv1d, x: mx.array) -> mx.array:
+    """Stride-1 Conv1d as K matmuls of the shifted input, accumulated in place by addmm."""
+    out_channels, taps, _ = conv.weight.shape
+    d, pad = conv.dilation, conv.padding
+    x = mx.pad(x, [(0, 0), (pad, pad), (0, 0)])
+    length = x.shape[1] - d * (taps - 1)
+    y = mx.broadcast_to(conv.bias, (x.shape[0], length, out_channels))
+    for j in range(taps):
+        y = mx.addmm(y, x[:, j * d : j * d + length], conv.weight[:, j].T)
+    return y
+
+
+def resblock_tap_sum(block: ResBlock1, x: mx.array) -> mx.array:
+    for j in range(block.n):
+        t = tap_sum_conv1d(getattr(block, f"c1_{j}"), nn.leaky_relu(x, 0.1))
+        t = tap_sum_conv1d(getattr(block, f"c2_{j}"), nn.leaky_relu(t, 0.1))
+        x = x + t
+    return x
+
+
+def resblock_torch(weights: list[list[tuple[torch.Tensor, torch.Tensor]]], x: torch.Tensor) -> torch.Tensor:
+    """The same three blocks in torch, [B, C, T]; weights[block][2j / 2j+1] = (conv1, conv2) of pair j."""
+    total = 0
+    for kernel, pairs in zip(KERNELS, weights):
+        y = x
+        for j, d in enumerate(DILATIONS):
+            (w1, b1), (w2, b2) = pairs[2 * j], pairs[2 * j + 1]
+            t = F.conv1d(F.leaky_relu(y, 0.1), w1, b1, dilation=d, padding=d * (kernel - 1) // 2)
+            y = y + F.conv1d(F.leaky_relu(t, 0.1), w2, b2, padding=(kernel - 1) // 2)
+        total = total + y
+    return total / len(KERNELS)
+
+
+def bench_resblocks(frames: int, repeat: int) -> None:
+    rows = []
+    length, channels = frames, V2_40K_CHANNELS
+    for stage, rate in enumerate(V2_40K_RATES):
+        length, channels = length * rate, channels // 2
+        blocks = [ResBlock1(channels, k, DILATIONS) for k in KERNELS]
+        for block in blocks:  # realistic scale: keeps activations O(1) through the residual sums
+            block.update({name: {"weight": layer.weight * 0.3, "bias": layer.bias} for name, layer in block.children().items()})
+        mx.eval([b.parameters() for b in blocks])
+        x = mx.random.normal((1, length, channels))
+        mx.eval(x)
+        t_runtime, y_runtime = best_of(repeat, lambda: sum(b(x) for b in blocks) / len(blocks))
+        t_tap, y_tap = best_of(repeat, lambda: sum(resblock_tap_sum(b, x) for b in blocks) / len(blocks))
+        torch_weights = [
+            [
+                (torch.from_numpy(np.array(getattr(b, f"c{c}_{j}").weight)).permute(0, 2, 1).contiguous(), torch.from_numpy(np.array(getattr(b, f"c{c}_{j}").bias)))
+                for j in range(len(DILATIONS))
+                for c in (1, 2)
+            ]
+            for b in blocks
+        ]
+        xt = torch.from_numpy(np.array(x)).transpose(1, 2).contiguous()
+        with torch.inference_mode():
+            t_torch, y_torch = best_of(repeat, lambda: resblock_torch(torch_weights, xt))
+        diff_tap = float(mx.max(mx.abs(y_tap - y_runtime)))
+        diff_torch = float(np.max(np.abs(y_torch.transpose(1, 2).numpy() - np.array(y_runtime))))
+        rows.append([
+            f"stage {stage}: {channels} ch x {length}", f"{t_runtime:.2f}", f"{t_tap:.2f}", f"{t_torch:.2f}",
+            f"{t_runtime / t_torch:.2f}x", f"{t_tap / t_torch:.2f}x", f"{diff_tap:.1e} / {diff_torch:.1e}",
+        ])  # fmt: skip
+    totals = [sum(float(r[i]) for r in rows) for i in (1, 2, 3)]
+    rows.append(["total", f"{totals[0]:.2f}", f"{totals[1]:.2f}", f"{totals[2]:.2f}", f"{totals[0] / totals[2]:.2f}x", f"{totals[1] / totals[2]:.2f}x", ""])
+    print_table(
+        ["3 x ResBlock1 (v2-40k)", "MLX runtime s", "MLX tap-sum s", "PyTorch s", "runtime / torch", "tap-sum / torch", "max |diff| tap-sum / torch vs runtime"],
+        rows,
+        title=f"1. generator ResBlocks, {frames} frames (best of {repeat})",
+    )
+
+
+# ---- 2. RMVPE ConvTranspose2d
+
+
+def conv_transpose2d_s2(x: mx.array, weight: mx.array) -> mx.array:
+    """3x3, stride 2, padding 1, output_padding 1, no bias: [B, H, W, I] -> [B, 2H, 2W, O].
+
+    One matmul gives every tap's contribution; tap (kh, kw) of input (h, w) lands on output
+    (2h + kh - 1, 2w + kw - 1), i.e. block (h + kh // 2, w + kw // 2), phase (kh % 2, kw % 2) of a
+    grid shifted by one; the four phases are summed, interleaved and the shift cropped.
+    """
+    b, h, w, i = x.shape
+    o = weight.shape[0]
+    z = (x.reshape(-1, i) @ weight.reshape(o * 9, i).T).reshape(b, h, w, o, 3, 3)
+
+    def tap(kh: int, kw: int) -> mx.array:
+        return mx.pad(z[..., kh, kw], [(0, 0), (kh // 2, 1 - kh // 2), (kw // 2, 1 - kw // 2), (0, 0)])
+
+    even_even = tap(0, 0) + tap(0, 2) + tap(2, 0) + tap(2, 2)
+    even_odd = tap(0, 1) + tap(2, 1)
+    odd_even = tap(1, 0) + tap(1, 2)
+    odd_odd = tap(1, 1)
+    grid = mx.stack([mx.stack([even_even, even_odd], axis=3), mx.stack([odd_even, odd_odd], axis=3)], axis=2)
+    grid = grid.reshape(b, 2 * h + 2, 2 * w + 2, o)
+    return grid[:, 1 : 2 * h + 1, 1 : 2 * w + 1]
+
+
+def bench_conv_transpose2d(repeat: int) -> None:
+    rows = []
+    frames, bins, channels = 1024, 128, 512  # 10 s of 16 kHz audio -> 1001 mel frames, padded to 1024
+    for level in range(5):
+        h, w = frames // 2 ** (5 - level), bins // 2 ** (5 - level)
+        c_in, c_out = channels // 2**level, channels // 2 ** (level + 1)
+        layer = nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1, bias=False)
+        x = mx.random.normal((1, h, w, c_in))
+        mx.eval(x, layer.parameters())
+        t_native, y_native = best_of(repeat, lambda: layer(x))
+        t_mm, y_mm = best_of(repeat, lambda: conv_transpose2d_s2(x, layer.weight))
+        xt = torch.from_numpy(np.array(x)).permute(0, 3, 1, 2).contiguous()
+        wt = torch.from_numpy(np.array(layer.weight)).permute(3, 0, 1, 2).contiguous()  # (O,kh,kw,I) -> (I,O,kh,kw)
+        with torch.inference_mode():
+            t_torch, _ = best_of(repeat, lambda: F.conv_transpose2d(xt, wt, stride=2, padding=1, output_padding=1))
+        scale = float(mx.max(mx.abs(y_native)))
+        rows.append([
+            f"decoder {level}: {c_in}->{c_out}, {h}x{w}", f"{1e3 * t_native:.1f}", f"{1e3 * t_mm:.1f}", f"{1e3 * t_torch:.1f}",
+            f"{t_native / t_mm:.0f}x", f"{float(mx.max(mx.abs(y_mm - y_native))) / scale:.1e}",
+        ])  # fmt: skip
+    print_table(
+        ["ConvTranspose2d (RMVPE)", "MLX nn.ConvTranspose2d ms", "MLX matmul + overlap-add ms", "PyTorch ms", "speed-up", "max |diff| / max |y|"],
+        rows,
+        title=f"2. RMVPE decoder upsampling, 10 s of audio (best of {repeat})",
+    )
+
+
+# ---- 3. GELU
+
+
+def bench_gelu(repeat: int) -> None:
+    x = mx.random.normal((1, 32000, 512))
+    mx.eval(x)
+    xt = torch.from_numpy(np.array(x))
+    rows = []
+    for name, fn in (("nn.gelu (erf)", lambda: nn.gelu(x)), ("mx.erf", lambda: mx.erf(x)), ("mx.exp", lambda: mx.exp(x)), ("x * 2", lambda: x * 2)):
+        t, _ = best_of(repeat, fn)
+        rows.append([f"MLX {name}", f"{1e3 * t:.1f}", f"{1e9 * t / x.size:.1f}"])
+    with torch.inference_mode():
+        for name, fn in (("F.gelu (erf)", lambda: F.gelu(xt)), ("torch.exp", lambda: torch.exp(xt)), ("x * 2", lambda: xt * 2)):
+            t, _ = best_of(repeat, fn)
+            rows.append([f"PyTorch {name}", f"{1e3 * t:.1f}", f"{1e9 * t / x.size:.1f}"])
+    print_table(["op on 32000 x 512 float32 (HuBERT conv 0, 10 s)", "ms", "ns / element"], rows, title=f"3. element-wise transcendental ops (best of {repeat})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=1000, help="synthesizer frames for the ResBlock shapes (100 per second)")
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    mx.random.seed(0)
+    print_header(f"bench_kernels: MLX ({rvc_runtime.blas_status()['source'] or 'reference BLAS'}) vs PyTorch ({torch.get_num_threads()} threads) on the runtime's slow spots")
+    bench_resblocks(args.frames, args.repeat)
+    bench_conv_transpose2d(args.repeat)
+    bench_gelu(args.repeat)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
