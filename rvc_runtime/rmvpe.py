@@ -209,11 +209,43 @@ class Intermediate(nn.Module):
         return x
 
 
+def conv_transpose2d_s2(x: mx.array, weight: mx.array) -> mx.array:
+    """3x3 transposed conv, stride 2, padding 1, output_padding 1, no bias: [B, H, W, I] ->
+    [B, 2H, 2W, O] with weight (O, 3, 3, I). One matmul gives every tap's contribution; tap
+    (kh, kw) of input (h, w) lands on output (2h + kh - 1, 2w + kw - 1), i.e. block
+    (h + kh // 2, w + kw // 2), phase (kh % 2, kw % 2) of a grid shifted by one: the four phases
+    are summed, interleaved and the shift cropped."""
+    b, h, w, i = x.shape
+    o = weight.shape[0]
+    z = (x.reshape(-1, i) @ weight.reshape(o * 9, i).T).reshape(b, h, w, o, 3, 3)
+
+    def tap(kh: int, kw: int) -> mx.array:
+        return mx.pad(z[..., kh, kw], [(0, 0), (kh // 2, 1 - kh // 2), (kw // 2, 1 - kw // 2), (0, 0)])
+
+    even_even = tap(0, 0) + tap(0, 2) + tap(2, 0) + tap(2, 2)
+    even_odd = tap(0, 1) + tap(2, 1)
+    odd_even = tap(1, 0) + tap(1, 2)
+    odd_odd = tap(1, 1)
+    grid = mx.stack([mx.stack([even_even, even_odd], axis=3), mx.stack([odd_even, odd_odd], axis=3)], axis=2)
+    grid = grid.reshape(b, 2 * h + 2, 2 * w + 2, o)
+    return grid[:, 1 : 2 * h + 1, 1 : 2 * w + 1]
+
+
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d (same parameters); RVC's 3x3 / stride 2 / padding 1 / output_padding 1
+    case as a matmul + overlap-add: MLX's CPU kernel is 12-69x slower for these shapes."""
+
+    def __call__(self, x: mx.array) -> mx.array:
+        fast = (self.weight.shape[1:3] == (3, 3) and tuple(self.stride) == (2, 2) and tuple(self.padding) == (1, 1)
+                and tuple(self.output_padding) == (1, 1) and self.dilation in (1, (1, 1)) and "bias" not in self)  # fmt: skip
+        return conv_transpose2d_s2(x, self.weight) if fast else super().__call__(x)
+
+
 class DecoderLevel(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, n_blocks: int, stride: tuple[int, int], eps: float):
         super().__init__()
         # output_padding = stride - 1 restores exactly (stride·H, stride·W): (1, 1) for RVC's (2, 2).
-        self.conv_transpose = nn.ConvTranspose2d(
+        self.conv_transpose = ConvTranspose2d(
             in_channels, out_channels, 3, stride=tuple(stride), padding=1, output_padding=(stride[0] - 1, stride[1] - 1), bias=False
         )
         self.bn = BatchNorm(out_channels, eps)
