@@ -20,6 +20,8 @@ from .errors import UnsupportedModelError
 from .reader import LoadedFile, iter_tensors
 
 HUBERT_LAYOUTS = ("fairseq", "hf")
+MAX_CONV_LAYERS = 64  # HuBERT has 7; a config asking for more is hostile or broken
+MAX_CONFIG_TEXT = 4096
 HUBERT_RULE_PACKS = {"fairseq": "hubert_fairseq", "hf": "hubert_hf"}
 RMVPE_RULE_PACK = "rmvpe"
 
@@ -112,6 +114,9 @@ def parse_conv_feature_layers(text: str) -> list[list[int]]:
     Only list/tuple literals of ints, `+` and `*` are accepted.
     """
 
+    if len(text) > MAX_CONFIG_TEXT:
+        raise UnsupportedModelError(f"cfg.model.conv_feature_layers is {len(text)} characters long: not a HuBERT feature extractor")
+
     def value(node: ast.AST) -> Any:
         if isinstance(node, ast.Expression):
             return value(node.body)
@@ -122,14 +127,23 @@ def parse_conv_feature_layers(text: str) -> list[list[int]]:
             return items if isinstance(node, ast.List) else tuple(items)
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
             left, right = value(node.left), value(node.right)
-            return left + right if isinstance(node.op, ast.Add) else left * right
+            result = left + right if isinstance(node.op, ast.Add) else None
+            if isinstance(node.op, ast.Mult):
+                # Bound the repeat before multiplying: "[(8,10,5)] * 30000000" must not allocate.
+                count, items = (right, left) if isinstance(right, int) else (left, right)
+                if not isinstance(count, int) or not isinstance(items, (list, tuple)) or not 0 <= count * len(items) <= MAX_CONV_LAYERS:
+                    raise ValueError(f"a repeat beyond {MAX_CONV_LAYERS} layers")
+                result = items * count
+            if len(result) > MAX_CONV_LAYERS:
+                raise ValueError(f"more than {MAX_CONV_LAYERS} layers")
+            return result
         raise ValueError(ast.dump(node))
 
     try:
         layers = value(ast.parse(text, mode="eval"))
         result = [[int(c), int(k), int(s)] for c, k, s in layers]
-    except (SyntaxError, ValueError, TypeError) as exc:
-        raise UnsupportedModelError(f"cfg.model.conv_feature_layers is {text!r}: not a list of (channels, kernel, stride) tuples ({exc})") from None
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError) as exc:
+        raise UnsupportedModelError(f"cfg.model.conv_feature_layers is {text[:80]!r}: not a list of (channels, kernel, stride) tuples ({exc})") from None
     if not result:
         raise UnsupportedModelError("cfg.model.conv_feature_layers is empty: a HuBERT needs at least one conv layer")
     return result

@@ -21,7 +21,7 @@ from .architectures_aux import (
     is_rmvpe,
     rmvpe_config_from_tensors,
 )
-from .errors import UnsupportedModelError
+from .errors import RvcConvertError, UnsupportedModelError
 from .reader import LoadedFile, iter_tensors
 from .safe_pickle import TensorRef
 
@@ -79,6 +79,15 @@ def _is_tensor_dict(obj: Any) -> bool:
 
 def detect(loaded: LoadedFile) -> ModelInfo:
     """Identify the file. Raises UnsupportedModelError for anything we cannot convert, saying why."""
+    try:
+        return _detect(loaded)
+    except RvcConvertError:
+        raise
+    except Exception as exc:  # shapes or config fields of a type no real model has
+        raise UnsupportedModelError(f"{loaded.path}: malformed model ({type(exc).__name__}: {str(exc)[:120]}); it does not look like any model rvc-convert knows") from None
+
+
+def _detect(loaded: LoadedFile) -> ModelInfo:
     root = loaded.root
     if loaded.metadata.get("layout") == CONVERTED_LAYOUT and "family" in loaded.metadata:
         return _detect_converted(loaded)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import mmap
 import os
 import struct
@@ -21,7 +22,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import CorruptFileError, InputIOError, UnsafeInputError, UnsupportedModelError
+from .errors import CorruptFileError, InputIOError, RvcConvertError, UnsafeInputError, UnsupportedModelError
 from .safe_pickle import MAX_ELEMENTS, DeferredTensor, StorageRef, TensorRef, build_tensor, restricted_load
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -115,7 +116,19 @@ def iter_tensors(obj: Any, prefix: str = "") -> Iterator[tuple[str, TensorRef]]:
 
 def read_model_file(path: str | os.PathLike) -> LoadedFile:
     """Open any supported model file or folder. Raises only RvcConvertError subclasses."""
-    path = Path(path)
+    try:
+        return _read_model_file(Path(path))
+    except RvcConvertError:
+        raise
+    except RecursionError:
+        raise UnsafeInputError(f"{path}: the file nests structures too deeply: refusing a hostile structure") from None
+    except MemoryError:
+        raise UnsafeInputError(f"{path}: reading the file would exhaust memory: refusing") from None
+    except Exception as exc:  # malformed data reaching a code path that did not expect it
+        raise CorruptFileError(f"{path}: malformed file ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
+def _read_model_file(path: Path) -> LoadedFile:
     if not path.exists():
         raise InputIOError(f"{path}: no such file or folder")
     if path.is_dir():
@@ -169,10 +182,19 @@ def _zip_member_data_offset(mapped: _MappedFile, info: zipfile.ZipInfo) -> int:
     return local + 30 + name_len + extra_len
 
 
+def _check_compressed_span(mapped: _MappedFile, info: zipfile.ZipInfo, what: str) -> None:
+    """A record's declared compressed size must fit in the file, or the inflate-ratio check means nothing."""
+    start = _zip_member_data_offset(mapped, info)
+    if info.compress_size > mapped.size - start:
+        raise UnsafeInputError(f"{what}: declares {info.compress_size} compressed bytes but only {mapped.size - start} follow in the file: refusing a forged record")
+
+
 def _read_zip_member(mapped: _MappedFile, zf: zipfile.ZipFile, info: zipfile.ZipInfo, dtype: np.dtype, count: int, what: str) -> np.ndarray:
     expected = count * dtype.itemsize
     if info.compress_type == zipfile.ZIP_STORED and expected > mapped.size:
         raise UnsafeInputError(f"{what}: declares {expected} bytes, more than the whole file ({mapped.size}): refusing an allocation bomb")
+    if info.compress_type != zipfile.ZIP_STORED:
+        _check_compressed_span(mapped, info, what)
     if info.compress_type != zipfile.ZIP_STORED and expected > max(MAX_DEFLATE_RATIO * info.compress_size, 1 << 20):
         raise UnsafeInputError(f"{what}: {info.compress_size} compressed bytes declare {expected} inflated bytes: refusing a decompression bomb")
     if info.file_size != expected:
@@ -217,12 +239,17 @@ def _read_zip(path: Path, size: int) -> LoadedFile:
     byteorder = "little"
     if prefix + "byteorder" in names:
         try:
-            byteorder = zf.read(prefix + "byteorder").decode("ascii", "replace").strip()
+            with zf.open(prefix + "byteorder") as record:
+                byteorder = record.read(16).decode("ascii", "replace").strip()
         except ZIP_READ_ERRORS as exc:
             raise CorruptFileError(f"{path}: cannot read the byteorder record ({exc}); the file is corrupt") from None
         if byteorder not in ("little", "big"):
             raise CorruptFileError(f"{path}: unknown byteorder record {byteorder!r}")
     pkl_info = zf.getinfo(pickles[0])
+    if pkl_info.compress_type != zipfile.ZIP_STORED:
+        _check_compressed_span(mapped, pkl_info, f"{path}: data.pkl")
+        if pkl_info.file_size > max(MAX_DEFLATE_RATIO * pkl_info.compress_size, 1 << 20):
+            raise UnsafeInputError(f"{path}: data.pkl inflates {pkl_info.compress_size} bytes to {pkl_info.file_size}: refusing a decompression bomb")
     if pkl_info.file_size > MAX_PICKLE_BYTES:
         raise UnsafeInputError(f"{path}: data.pkl declares {pkl_info.file_size} bytes (limit {MAX_PICKLE_BYTES}): refusing")
     try:
@@ -266,7 +293,7 @@ def _read_npz(path: Path, size: int, zf: zipfile.ZipFile) -> LoadedFile:
             raise CorruptFileError(f"{what}: not a valid .npy record ({exc})") from None
         if dtype.hasobject:
             raise UnsafeInputError(f"{what}: holds Python objects (dtype {dtype}), which would need unpickling: refusing")
-        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        count = math.prod(int(d) for d in shape)
         if count > MAX_ELEMENTS:
             raise UnsafeInputError(f"{what}: declares {count} elements: refusing an allocation bomb")
         if info.file_size != header_len + count * dtype.itemsize:
@@ -274,6 +301,7 @@ def _read_npz(path: Path, size: int, zf: zipfile.ZipFile) -> LoadedFile:
         if info.compress_type == zipfile.ZIP_STORED:
             flat = mapped.array(_zip_member_data_offset(mapped, info) + header_len, dtype, count, what)
         else:
+            _check_compressed_span(mapped, info, what)
             if count * dtype.itemsize > max(MAX_DEFLATE_RATIO * info.compress_size, 1 << 20):
                 raise UnsafeInputError(f"{what}: {info.compress_size} compressed bytes declare {count * dtype.itemsize} bytes: refusing a decompression bomb")
             try:
@@ -322,7 +350,7 @@ def _read_torch_legacy(path: Path, size: int) -> LoadedFile:
         source = str(path)
         magic = restricted_load(handle, None, source).obj
         if magic != LEGACY_MAGIC:
-            raise UnsupportedModelError(f"{path}: a pickle that is not a PyTorch legacy checkpoint (magic {str(magic)[:40]!r})")
+            raise UnsupportedModelError(f"{path}: a pickle that is not a PyTorch legacy checkpoint (it starts with a {type(magic).__name__})")
         restricted_load(handle, None, source)  # protocol version
         sys_info = restricted_load(handle, None, source).obj
         if isinstance(sys_info, dict) and sys_info.get("little_endian") is False:
@@ -362,7 +390,7 @@ def _read_safetensors(path: Path, size: int) -> LoadedFile:
         raise CorruptFileError(f"{path}: safetensors header claims {header_len} bytes in a {size}-byte file: truncated or corrupt")
     try:
         header = json.loads(bytes(mapped.map[8 : 8 + header_len]))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise CorruptFileError(f"{path}: the safetensors header is not valid JSON ({exc})") from None
     if not isinstance(header, dict):
         raise CorruptFileError(f"{path}: the safetensors header is not a JSON object")
@@ -371,22 +399,28 @@ def _read_safetensors(path: Path, size: int) -> LoadedFile:
         raise CorruptFileError(f"{path}: safetensors __metadata__ must map strings to strings")
     base = 8 + header_len
     tensors: dict[str, TensorRef] = OrderedDict()
-    for name, entry in sorted(header.items(), key=lambda item: (item[1] or {}).get("data_offsets", [0])[0] if isinstance(item[1], dict) else 0):
+    entries = []
+    for name, entry in header.items():
         what = f"{path}: tensor {name}"
         try:
             dtype_code, shape, (start, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
         except (KeyError, TypeError, ValueError):
             raise CorruptFileError(f"{what}: malformed header entry") from None
+        if not isinstance(dtype_code, str) or type(start) is not int or type(end) is not int:
+            raise CorruptFileError(f"{what}: malformed header entry (dtype {dtype_code!r}, offsets {start!r}..{end!r})")
+        entries.append((start, name, dtype_code, shape, end))
+    for start, name, dtype_code, shape, end in sorted(entries):
+        what = f"{path}: tensor {name}"
         if dtype_code not in SAFETENSORS_DTYPES:
             raise UnsupportedModelError(f"{what}: unsupported dtype {dtype_code}")
         if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
             raise CorruptFileError(f"{what}: invalid shape {shape!r}")
         np_dtype, dtype_name = SAFETENSORS_DTYPES[dtype_code]
         dtype = np.dtype(np_dtype)
-        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        count = math.prod(shape)
         if count > MAX_ELEMENTS:
             raise UnsafeInputError(f"{what}: declares {count} elements: refusing an allocation bomb")
-        if type(start) is not int or type(end) is not int or end - start != count * dtype.itemsize or start < 0:
+        if end - start != count * dtype.itemsize or start < 0:
             raise CorruptFileError(f"{what}: data offsets {start}..{end} do not match shape {shape} of {dtype_code}")
         flat = mapped.array(base + start, dtype, count, what)
         if dtype_name == "bfloat16":

@@ -38,6 +38,7 @@ STORAGE_DTYPES: dict[str, tuple[str, str]] = {
 # hostile header cannot make us allocate absurd amounts before the size checks.
 MAX_NDIM = 8
 MAX_ELEMENTS = 1 << 34
+MAX_PICKLE_OPERATIONS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,10 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the Python implementation, so 
 
     def __init__(self, stream: IO[bytes], resolve_storage: Callable[[StorageRef], None], source: str):
         super().__init__(stream)
+        # Count opcodes as they run: a one-byte opcode can allocate a Python object, so a small
+        # (or well-compressed) pickle could otherwise build gigabytes before any later check.
+        self._operations = 0
+        self.dispatch = {code: self._counted(handler) for code, handler in type(self).dispatch.items()}
         self._resolve_storage = resolve_storage
         self._source = source
         self.globals_seen: list[str] = []
@@ -220,6 +225,18 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the Python implementation, so 
             f"(tensors, storages, OrderedDict); refusing to load it. Nothing was executed. "
             f"Only open this file with full unpickling if you trust its author."
         )
+
+    def _counted(self, handler: Callable[[Any], None]) -> Callable[[Any], None]:
+        def run(unpickler: Any) -> None:
+            unpickler._operations += 1
+            if unpickler._operations > MAX_PICKLE_OPERATIONS:
+                raise UnsafeInputError(
+                    f"{unpickler._source}: the pickle runs more than {MAX_PICKLE_OPERATIONS} operations "
+                    f"(real checkpoints need a few hundred thousand): refusing an expansion bomb"
+                )
+            handler(unpickler)
+
+        return run
 
     def load_build(self) -> None:
         # BUILD sets attributes on the object below it. Allow it only where that is inert: an
