@@ -131,22 +131,19 @@ def convert_command(
 ) -> None:
     """Convert MODEL to MLX (the default command: `rvc-convert MODEL` is `rvc-convert convert MODEL`).
 
-    The written file is validated unless --no-validate; a failed check exits 1 and removes the outputs."""
+    The file is validated before it is moved into place (unless --no-validate): a failed check exits 1
+    and writes nothing, leaving any previous output untouched."""
     from .convert import convert_model, describe_plan
 
-    result = convert_model(model, target.value, output, dtype.value if dtype else None, name, dry_run)
-    plan = describe_plan(result)
-    outputs = [str(p) for p in (result.weights_path, result.config_path) if p]
     report = None
     if validate and not dry_run:
-        from .validate import validate_conversion
+        from .validate import convert_validated
 
-        report = validate_conversion(result)
-        if not report.ok:
-            # A file that failed its checks is not left behind to be shipped by mistake.
-            for path in (result.weights_path, result.config_path):
-                path.unlink(missing_ok=True)
-            outputs = []
+        result, report = convert_validated(model, target.value, output, dtype.value if dtype else None, name)
+    else:
+        result = convert_model(model, target.value, output, dtype.value if dtype else None, name, dry_run)
+    plan = describe_plan(result)
+    outputs = [str(p) for p in (result.weights_path, result.config_path) if p]
     if as_json:
         emit_json(
             {

@@ -25,7 +25,7 @@ import numpy as np
 from . import __version__
 from .convert import build_plan, convert_model
 from .detect import ModelInfo, detect
-from .errors import RvcConvertError
+from .errors import InputIOError, RvcConvertError
 from .reader import read_model_file
 from .rules import PlanEntry
 from .transform import FP16_MAX
@@ -348,10 +348,17 @@ def synth_stage_rank(name: str) -> tuple[int, int]:
 
 
 def parity_check(model: Any, reference: Path, report: ValidationReport, min_snr_db: float = PARITY_MIN_SNR_DB) -> None:
-    refs = np.load(reference, allow_pickle=False)
-    inputs = {"phone": refs["phone"], "phone_lengths": refs["phone_lengths"], "sid": refs["sid"]}
-    if "pitch" in refs.files:
-        inputs |= {"pitch": refs["pitch"], "pitchf": refs["pitchf"]}
+    try:
+        refs = np.load(reference, allow_pickle=False)
+        names = set(refs.files)
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputIOError(f"{reference}: not a readable reference .npz ({exc})") from None
+    needed = ["phone", "phone_lengths", "sid"] + (["pitch", "pitchf"] if model.config.f0 else [])
+    missing = [n for n in needed if n not in names]
+    if missing:
+        report.checks.append(Check("parity", "fail", f"{reference.name} lacks the input arrays {', '.join(missing)}: not a reference for this {'pitch-guided' if model.config.f0 else 'no-pitch'} model"))
+        return
+    inputs = {n: refs[n] for n in needed}
     noise: Any = "zero"
     if "noise.0" in refs.files:
         # Supplied draws (PyTorch layout): noise.0 is the prior [B, C, T], noise.1 the NSF source [B, T*hop, 1].
@@ -377,11 +384,17 @@ def parity_check(model: Any, reference: Path, report: ValidationReport, min_snr_
             failures.append(f"{name} ({row['snr_db']:.1f} dB)")
         rows.append(row)
     report.parity = rows
+    unused = [n for n in refs.files if n not in inputs and n not in ("meta", *NOISE_ARRAYS) and n not in trace]
+    if not any(r["stage"] == "audio" for r in rows):
+        # A reference that matched nothing (renamed arrays, another model's refs) must not pass.
+        failures.append("audio (not in the reference)")
     audio = next((r for r in rows if r["stage"] == "audio"), None)
     detail = f"{len(rows)} stages vs {reference.name} (pass at >= {min_snr_db:g} dB SNR)"
     if audio and "snr_db" in audio:
         detail += f"; audio SNR {audio['snr_db']:.1f} dB, max abs {audio['max_abs']:.2e}"
-    metrics: dict[str, Any] = {}
+    metrics: dict[str, Any] = {"unused_reference_arrays": unused}
+    if unused:
+        detail += f"; reference arrays the runtime does not produce: {', '.join(unused[:6])}"
     if failures:
         # References are stored in execution order: the first failing stage is where it broke.
         metrics["first_failing_stage"] = failures[0].split(" ")[0]
@@ -486,3 +499,32 @@ def validate_conversion(result: Any, runtime: bool = True) -> ValidationReport:
     validate_files(result.weights_path, info, entries, report, None, True, runtime)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def convert_validated(source: str | Path, target: str, out_dir: str | Path | None, dtype: str | None, name: str | None) -> tuple[Any, ValidationReport]:
+    """Convert into a private staging folder, validate there, and move the files into `out_dir` only if
+    every check passed: a failing or crashing validation never leaves (or overwrites) an output."""
+    import os
+    import shutil
+
+    from .writer import ensure_writable_dir
+
+    source = Path(source)
+    final_dir = Path(out_dir) if out_dir is not None else source.parent
+    ensure_writable_dir(final_dir)
+    staging = Path(tempfile.mkdtemp(prefix=".rvc-convert-", dir=final_dir))
+    try:
+        result = convert_model(source, target, staging, dtype, name)
+        report = validate_conversion(result)
+        if report.ok:
+            for attribute in ("weights_path", "config_path"):
+                staged = getattr(result, attribute)
+                final = final_dir / staged.name
+                os.replace(staged, final)
+                setattr(result, attribute, final)
+            report.model = str(result.weights_path)
+        else:
+            result.weights_path = result.config_path = None
+        return result, report
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
