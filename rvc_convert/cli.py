@@ -225,7 +225,8 @@ def inspect_command(
 ) -> None:
     """Show what MODEL is, the evidence, the pickle globals it uses and where every tensor goes. Writes nothing.
 
-    Reads only the pickle and headers (tensor data stays memory-mapped and untouched), so it is fast on any file size."""
+    Reads only the pickle and headers: uncompressed tensor records (all that torch writes) stay memory-mapped
+    and untouched, so it is fast on any file size."""
     from .convert import convert_model, describe_plan
 
     plan = describe_plan(convert_model(model, dry_run=True, hash_source=hash_source))

@@ -379,6 +379,8 @@ def plan_conversion(
         target = rule.target.render(captures, rule.id, stored_key)
         fused_key = fill_source(rule.source, captures)
         group = groups.setdefault(target, {"rule": rule, "fused_key": fused_key, "roles": {}})
+        if group["rule"] is not rule:
+            raise RulePackError(f"rules {group['rule'].id} and {rule.id} in {pack.path.name} both produce {target}: rules must not overlap")
         if role in group["roles"]:
             raise MappingError(f"{stored_key} and {group['roles'][role]} both map to {target}: duplicate tensors")
         group["roles"][role] = stored_key
@@ -448,8 +450,6 @@ def plan_conversion(
     if problems:
         finding = "weight_norm_incomplete" if any(" partner " in p for p in problems) else "tensor_mismatch"
         raise MappingError(f"{variant}: {_summarise(problems)}. The file is damaged or not the model its config says it is", finding=finding)
-    if len({e.target for e in entries}) != len(entries):
-        raise RulePackError(f"{pack.path.name}: two rules produce the same target tensor")
     entries.sort(key=lambda e: e.target)
     spelling = "none" if not spellings else spellings.pop() if len(spellings) == 1 else "mixed"
     return ConversionPlan(pack, entries, sorted(dropped), aliased, spelling, hits)
@@ -460,8 +460,13 @@ def invert_target_key(pack: RulePack, target_key: str) -> str:
     found = []
     for rule in pack.rules:
         captures = rule.target.invert(target_key, rule.source)
-        if captures is not None and rule.source.match(fill_source(rule.source, captures)) is not None:
-            found.append(fill_source(rule.source, captures))
+        if captures is None:
+            continue
+        source_key = fill_source(rule.source, captures)
+        forward = rule.source.match(source_key)
+        # Only a true inverse counts: rendering the recovered source must give the key back.
+        if forward is not None and rule.target.render(forward, rule.id, source_key) == target_key:
+            found.append(source_key)
     if len(found) != 1:
         raise MappingError(f"{target_key}: {len(found)} rules could have produced it; the rename is not invertible")
     return found[0]
