@@ -25,6 +25,7 @@ import yaml
 from .errors import MappingError, RulePackError
 
 WEIGHT_NORM_SUFFIXES = {"_g": "g", "_v": "v"}
+SAFE_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: same result, ~8x faster
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}]*)|([*/])(\d+))?\}")
 
 
@@ -201,7 +202,7 @@ class RulePack:
 
 def _load_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_YAML_LOADER)
     except (OSError, yaml.YAMLError) as exc:
         raise RulePackError(f"{path}: cannot read rule file ({exc})") from None
 

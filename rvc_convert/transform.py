@@ -17,11 +17,14 @@ def fuse_weight_norm(g: np.ndarray, v: np.ndarray) -> np.ndarray:
     The norm runs over every axis where g has size 1: axis 0 of the PyTorch layout for RVC's
     convs (g is [O,1,1], or [I,1,1] for ConvTranspose), axis 2 for HuBERT's positional conv.
     """
-    g32, v32 = np.asarray(g, dtype=np.float32), np.asarray(v, dtype=np.float32)
-    axes = tuple(axis for axis in range(v32.ndim) if g32.shape[axis] == 1 and v32.shape[axis] != 1)
-    norm = np.sqrt(np.sum(np.square(v32, dtype=np.float32), axis=axes, keepdims=True, dtype=np.float32))
+    g32 = np.asarray(g, dtype=np.float32)
+    w = np.array(v, dtype=np.float32)  # a fresh copy: computed on in place below
+    axes = tuple(axis for axis in range(w.ndim) if g32.shape[axis] == 1 and w.shape[axis] != 1)
+    norm = np.sqrt(np.sum(np.square(w, dtype=np.float32), axis=axes, keepdims=True, dtype=np.float32))
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (g32 * (v32 / norm)).astype(np.float32)
+        np.divide(w, norm, out=w)  # same order as g * (v / norm): identical bits, two fewer temporaries
+        np.multiply(g32, w, out=w)
+    return w
 
 
 def materialise(entry: PlanEntry, arrays: dict[str, np.ndarray]) -> np.ndarray:
