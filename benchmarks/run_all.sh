@@ -9,3 +9,7 @@ echo
 python benchmarks/bench_aux.py
 echo
 python benchmarks/bench_kernels.py
+echo
+python benchmarks/bench_inspect.py
+echo
+python benchmarks/bench_bundle.py
