@@ -15,6 +15,9 @@ from typing import Any, Optional
 
 import typer
 
+from . import __version__
+from .errors import EXIT_CODES, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, EXIT_VALIDATION_FAILED, InputIOError, RvcConvertError, ValidationFailedError
+
 CLICK_USAGE_EXIT = 2  # what click exits with on a usage error
 
 
@@ -25,8 +28,6 @@ class CommandExit(Exception):
         super().__init__(code)
         self.code = code
 
-from . import __version__
-from .errors import EXIT_CODES, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, EXIT_VALIDATION_FAILED, InputIOError, RvcConvertError, ValidationFailedError
 
 app = typer.Typer(
     name="rvc-convert",
@@ -36,7 +37,7 @@ app = typer.Typer(
         "Run `rvc-convert MODEL.pth` to convert (the default command), `rvc-convert inspect MODEL.pth` to see what a "
         "file is and how every tensor will be mapped, `rvc-convert validate MODEL` to check a file before shipping it.\n\n"
         "Exit codes: 0 ok, 1 validation failed, 2 unsupported model or unmapped tensor, 3 unsafe input refused, "
-        "4 usage error, 5 I/O error or corrupt file."
+        "4 usage error, 5 I/O error or corrupt file, 70 internal error (a bug)."
     ),
     no_args_is_help=True,
     add_completion=False,

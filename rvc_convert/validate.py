@@ -329,6 +329,22 @@ def _to_torch_layout(name: str, ours: np.ndarray, ref: np.ndarray) -> np.ndarray
     return ours
 
 
+def parity_rows(pairs: list[tuple[str, np.ndarray, np.ndarray]], min_snr_db: float) -> tuple[list[dict[str, Any]], list[str]]:
+    """One comparison row per (stage, ours, reference), in the given order, and the failing stages."""
+    rows, failures = [], []
+    for name, ours, ref in pairs:
+        if ours.shape != ref.shape:
+            rows.append({"stage": name, "status": "fail", "detail": f"shape {list(ours.shape)} vs reference {list(ref.shape)}"})
+            failures.append(name)
+            continue
+        row = compare_arrays(name, ours, ref)
+        row["status"] = "pass" if row["snr_db"] >= min_snr_db else "fail"
+        if row["status"] == "fail":
+            failures.append(f"{name} ({row['snr_db']:.1f} dB)")
+        rows.append(row)
+    return rows, failures
+
+
 _FIXED_STAGES = ["x_mask", "g", "enc_p.emb_phone.out", "enc_p.emb_pitch.out", "enc_p.encoder.out", "m_p", "logs_p", "z_p"]
 _LATE_STAGES = ["z", "dec.in.x", "dec.in.f0", "dec.m_source.out", "dec.conv_pre.out", "dec.cond.out"]
 
@@ -366,23 +382,8 @@ def parity_check(model: Any, reference: Path, report: ValidationReport, min_snr_
         if "noise.1" in refs.files:
             noise["source"] = refs["noise.1"]
     _, trace = model.infer(**inputs, noise=noise, return_intermediates=True)
-    rows, failures = [], []
-    for name in sorted(refs.files, key=synth_stage_rank):
-        if name in inputs or name == "meta" or name not in trace:
-            continue
-        if name in NOISE_ARRAYS:
-            continue
-        ref = refs[name]
-        ours = _to_torch_layout(name, np.array(trace[name]), ref)
-        if ours.shape != ref.shape:
-            rows.append({"stage": name, "status": "fail", "detail": f"shape {list(ours.shape)} vs reference {list(ref.shape)}"})
-            failures.append(name)
-            continue
-        row = compare_arrays(name, ours, ref)
-        row["status"] = "pass" if row["snr_db"] >= min_snr_db else "fail"
-        if row["status"] == "fail":
-            failures.append(f"{name} ({row['snr_db']:.1f} dB)")
-        rows.append(row)
+    stages = [n for n in sorted(refs.files, key=synth_stage_rank) if n in trace and n not in inputs and n not in NOISE_ARRAYS]
+    rows, failures = parity_rows([(n, _to_torch_layout(n, np.array(trace[n]), refs[n]), refs[n]) for n in stages], min_snr_db)
     report.parity = rows
     unused = [n for n in refs.files if n not in inputs and n not in ("meta", *NOISE_ARRAYS) and n not in trace]
     if not any(r["stage"] == "audio" for r in rows):

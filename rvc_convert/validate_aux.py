@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .reader import read_model_file
-from .validate import PARITY_MIN_SNR_DB_FP16, Check, ValidationReport, compare_arrays
+from .validate import PARITY_MIN_SNR_DB_FP16, Check, ValidationReport, parity_rows
 
 # Golden floor for both families is <= 1e-5 relative (golden README); 80 dB = 1e-4 relative RMS.
 AUX_PARITY_MIN_SNR_DB = 80.0
@@ -39,21 +39,6 @@ def _smoke(name: str, outputs: list[np.ndarray], expected_frames: int, detail: s
     if not np.array_equal(first, second):
         problems.append("two runs differ")
     report.checks.append(Check(name, "fail" if problems else "pass", "; ".join(problems) or detail, {"frames": int(first.shape[0])}))
-
-
-def _parity_rows(pairs: list[tuple[str, np.ndarray, np.ndarray]], min_snr_db: float) -> tuple[list[dict[str, Any]], list[str]]:
-    rows, failures = [], []
-    for name, ours, ref in pairs:
-        if ours.shape != ref.shape:
-            rows.append({"stage": name, "status": "fail", "detail": f"shape {list(ours.shape)} vs reference {list(ref.shape)}"})
-            failures.append(name)
-            continue
-        row = compare_arrays(name, ours, ref)
-        row["status"] = "pass" if row["snr_db"] >= min_snr_db else "fail"
-        if row["status"] == "fail":
-            failures.append(f"{name} ({row['snr_db']:.1f} dB)")
-        rows.append(row)
-    return rows, failures
 
 
 def _load_strictly(model_class: Any, converted: Path, report: ValidationReport) -> Any:
@@ -145,7 +130,7 @@ def _rmvpe_runtime(converted: Path, reference: Path | None, min_snr_db: float, r
 
 
 def _finish_parity(pairs: list[tuple[str, np.ndarray, np.ndarray]], min_snr_db: float, reference: Path, report: ValidationReport) -> None:
-    rows, failures = _parity_rows(pairs, min_snr_db)
+    rows, failures = parity_rows(pairs, min_snr_db)
     report.parity.extend(rows)
     worst = min((r for r in rows if "snr_db" in r), key=lambda r: r["snr_db"], default=None)
     detail = f"{len(rows)} stages vs {reference.name} (pass at >= {min_snr_db:g} dB SNR)"
