@@ -9,7 +9,6 @@ tests then check.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
@@ -35,6 +34,7 @@ from rvc_convert.rules import invert_target_key, load_rule_pack
 REPO = Path(__file__).resolve().parent.parent
 
 from golden import golden_path
+from outputs import load_output, output_metadata, torch_single_thread
 import make_variants
 
 # --- facts from the golden README (synth/ table) ------------------------------------------------
@@ -150,17 +150,6 @@ def _torch_state_cached(path: str, _mtime: int) -> dict[str, torch.Tensor]:
     return dict(cpt)
 
 
-@contextlib.contextmanager
-def torch_single_thread():
-    """Small torch ops are ~100x faster single-threaded on a busy 2-core box; restore afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def torch_fused(g: torch.Tensor, v: torch.Tensor) -> np.ndarray:
     """PyTorch's own weight norm in float32; dim = the one axis where g is not 1."""
     dims = [i for i, size in enumerate(g.shape) if size != 1]
@@ -229,21 +218,6 @@ def assert_matches_reference(outputs: dict[str, np.ndarray], reference: dict[str
             err = np.abs(got.astype(np.float64) - expected.astype(np.float64))
             bound = 1e-6 * np.abs(expected.astype(np.float64)) + 1e-30
             assert np.all(err <= bound), f"{name}: fused weight is {float(np.max(err / bound)) * 1e-6:.3g} relative from torch._weight_norm"
-
-
-def load_output(path: Path) -> dict[str, np.ndarray]:
-    if path.suffix == ".safetensors":
-        return safetensors.numpy.load_file(str(path))
-    with np.load(path, allow_pickle=False) as archive:
-        return {name: archive[name] for name in archive.files}
-
-
-def output_metadata(path: Path) -> dict[str, str]:
-    if path.suffix == ".safetensors":
-        with safetensors.safe_open(str(path), framework="np") as handle:
-            return dict(handle.metadata() or {})
-    with zipfile.ZipFile(path) as archive:
-        return json.loads(archive.comment.decode("utf-8"))
 
 
 def sha256(path: Path) -> str:

@@ -10,7 +10,6 @@ wrong on both sides. Conversion with --dtype fp32; relative error <= 1e-5.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 from pathlib import Path
@@ -27,6 +26,7 @@ from rvc_convert.convert import convert_model
 REPO = Path(__file__).resolve().parent.parent
 
 from golden import golden_path
+from outputs import torch_single_thread
 
 
 # v2-48k-f0-tiny: 4 stages, pitch branch (noise convs, m_source, emb_pitch);
@@ -41,16 +41,6 @@ WN_SUFFIXES = {
     "g": (".weight_g", ".parametrizations.weight.original0"),
     "v": (".weight_v", ".parametrizations.weight.original1"),
 }
-
-
-@contextlib.contextmanager
-def torch_single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def fused_key_of(stored_key: str) -> str:

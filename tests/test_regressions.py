@@ -6,18 +6,14 @@ Every docstring names the bug it guards against. Expectations come from torch (`
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import re
-import zipfile
 from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 import pytest
-import safetensors
-import safetensors.numpy
 import torch
 
 from rvc_convert.convert import convert_model
@@ -27,6 +23,8 @@ from rvc_convert.transform import fuse_weight_norm
 REPO = Path(__file__).resolve().parent.parent
 
 from golden import golden_path
+from outputs import load_output, torch_single_thread
+from outputs import output_metadata as metadata
 
 
 V2_48K = "synth/models/v2-48k-f0-tiny.pth"
@@ -34,16 +32,6 @@ V2_32K = "synth/models/v2-32k-nof0-tiny.pth"
 V1_32K = "synth/models/v1-32k-nof0-tiny.pth"
 V1_40K = "synth/models/v1-40k-f0-tiny.pth"
 TARGETS = ("ios", "mlx")
-
-
-@contextlib.contextmanager
-def torch_single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def torch_weight_norm(g, v, dim: int = 0) -> np.ndarray:
@@ -57,21 +45,6 @@ def export(path: Path) -> dict:
 
 def state_of(path: Path) -> dict[str, torch.Tensor]:
     return dict(export(path)["weight"])
-
-
-def load_output(path: Path) -> dict[str, np.ndarray]:
-    if path.suffix == ".safetensors":
-        return safetensors.numpy.load_file(str(path))
-    with np.load(path, allow_pickle=False) as archive:
-        return {k: archive[k] for k in archive.files}
-
-
-def metadata(path: Path) -> dict[str, str]:
-    if path.suffix == ".safetensors":
-        with safetensors.safe_open(str(path), framework="np") as handle:
-            return dict(handle.metadata() or {})
-    with zipfile.ZipFile(path) as archive:
-        return json.loads(archive.comment)
 
 
 def rewrite(source: Path, dest: Path, edit) -> Path:
