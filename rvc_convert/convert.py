@@ -14,7 +14,7 @@ from . import __version__
 from .architectures import synthesizer_expected_tensors
 from .architectures_aux import hubert_expected_tensors, rmvpe_expected_tensors
 from .detect import CONVERTED_LAYOUT, ModelInfo, detect
-from .errors import UnsupportedModelError, UsageError
+from .errors import MappingError, UnsupportedModelError, UsageError
 from .reader import LoadedFile, read_model_file
 from .rules import ConversionPlan, PlanEntry, RulePack, load_rule_pack, plan_conversion
 from .transform import FP16_MAX, OUTPUT_DTYPES, materialise
@@ -74,8 +74,6 @@ def build_plan(info: ModelInfo) -> ConversionPlan:
     problems += [f"{k} is not part of {info.variant}" for k in sorted(set(present) - set(wanted))]
     problems += [f"{k} is {list(present[k][0])}, expected {list(wanted[k])}" for k in sorted(set(wanted) & set(present)) if present[k][0] != wanted[k]]
     if problems:
-        from .errors import MappingError
-
         raise MappingError(f"converted file does not match {info.variant}: {'; '.join(problems[:4])}{' …' if len(problems) > 4 else ''}")
     entries = [
         PlanEntry(e.target, "passthrough", e.kind, {"w": e.target}, {"w": present[e.target][0]}, present[e.target][1], e.target_shape, None, False, e.pinned_dtype)
@@ -168,29 +166,28 @@ def convert_model(
 
     def produce(spec: TensorSpec) -> np.ndarray:
         nonlocal done
-        entry = entries[spec.name]
-        array = materialise(entry, arrays)
+        array = materialise(entries[spec.name], arrays)
         if spec.dtype == np.float16 and array.dtype != np.float16 and array.size and float(np.max(np.abs(array))) > FP16_MAX:
             overflow.append(f"{spec.name} (max |x| {float(np.max(np.abs(array))):.4g})")
         done += 1
         if progress:
             progress(done, len(specs))
-        return array.astype(spec.dtype, copy=False) if array.dtype != spec.dtype else array
-
-    writer = write_safetensors if target == "ios" else write_npz
-
-    def checked_produce(spec: TensorSpec) -> np.ndarray:
-        array = produce(spec)
         if done == len(specs) and overflow:
+            # Raised at the last tensor so the message names every offender; the writer then discards its temp file.
             raise UnsupportedModelError(
                 f"{len(overflow)} tensor(s) exceed the float16 range ±{FP16_MAX:g}: {', '.join(overflow[:4])}; convert with --dtype fp32",
                 finding="fp16_overflow",
             )
-        return array
+        return array.astype(spec.dtype, copy=False)
 
+    writer = write_safetensors if target == "ios" else write_npz
     with np.errstate(over="ignore"):
-        writer(weights_path, specs, checked_produce, metadata)
-    write_json(config_path, sidecar_config(info))
+        writer(weights_path, specs, produce, metadata)
+    try:
+        write_json(config_path, sidecar_config(info))
+    except BaseException:
+        weights_path.unlink(missing_ok=True)  # a weights file without its config is a partial output
+        raise
     result.weights_path, result.config_path = weights_path, config_path
     return result
 
