@@ -139,17 +139,58 @@ class BatchNorm(nn.Module):
         return (x * scale.astype(x.dtype) + shift.astype(x.dtype)).astype(x.dtype)
 
 
+def conv2d_3x3_taps(x: mx.array, weight: mx.array) -> mx.array:
+    """3x3 conv, stride 1, padding 1, no bias: [B, H, W, I] -> [B, H, W, O] with weight (O, 3, 3, I).
+    The input is padded to (H + 3, W + 2) and flattened over space; tap (kh, kw) of output row
+    h·(W + 2) + w reads flat row h·(W + 2) + w + kh·(W + 2) + kw, so each tap is one matmul of a
+    contiguous slice (accumulated with addmm) and the two wrap-around columns are cropped."""
+    b, h, w, i = x.shape
+    wp = w + 2
+    rows = h * wp
+    flat = mx.pad(x, [(0, 0), (1, 2), (1, 1), (0, 0)]).reshape(b, -1, i)
+    taps = weight.transpose(1, 2, 3, 0)  # (3, 3, I, O)
+    out = None
+    for kh in range(3):
+        for kw in range(3):
+            start = kh * wp + kw
+            a = flat[:, start : start + rows]
+            out = a @ taps[kh, kw] if out is None else mx.addmm(out, a, taps[kh, kw])
+    return out.reshape(b, h, wp, -1)[:, :, :w]
+
+
+class Conv2d(nn.Conv2d):
+    """nn.Conv2d (same weight (O, KH, KW, I) / bias parameters). 1x1 convs are one matmul (+ bias);
+    3x3 / stride 1 / padding 1 maps at least 16 bins wide with >= 16 input channels are a tap-sum
+    (conv2d_3x3_taps): MLX's CPU kernel is 1.1-14x slower there at RMVPE's 10 s shapes. Narrow maps
+    (32x4, 64x8: padding overhead, few rows) and single-channel inputs stay native, where it is faster."""
+
+    def __call__(self, x: mx.array) -> mx.array:
+        plain = tuple(self.stride) == (1, 1) and self.dilation in (1, (1, 1)) and getattr(self, "groups", 1) == 1
+        kernel = tuple(self.weight.shape[1:3])
+        channels = x.shape[-1]
+        if plain and kernel == (1, 1) and tuple(self.padding) == (0, 0) and channels > 1:
+            b, h, w, _ = x.shape
+            flat = x.reshape(-1, channels)
+            weight = self.weight.reshape(-1, channels).T
+            y = mx.addmm(self.bias, flat, weight) if "bias" in self else flat @ weight
+            return y.reshape(b, h, w, -1)
+        if plain and kernel == (3, 3) and tuple(self.padding) == (1, 1) and x.shape[2] >= 16 and channels >= 16:
+            y = conv2d_3x3_taps(x, self.weight)
+            return y + self.bias if "bias" in self else y
+        return super().__call__(x)
+
+
 class ConvBlockRes(nn.Module):
     """relu(bn(conv3x3)) twice, plus the input, through a 1x1 conv with bias when channels change."""
 
     def __init__(self, in_channels: int, out_channels: int, eps: float):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
+        self.conv1 = Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
         self.bn1 = BatchNorm(out_channels, eps)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.conv2 = Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         self.bn2 = BatchNorm(out_channels, eps)
         if in_channels != out_channels:
-            self.shortcut = nn.Conv2d(in_channels, out_channels, 1, bias=True)
+            self.shortcut = Conv2d(in_channels, out_channels, 1, bias=True)
 
     def __call__(self, x: mx.array) -> mx.array:
         h = nn.relu(self.bn1(self.conv1(x)))
@@ -362,7 +403,7 @@ class RMVPE(nn.Module):
         super().__init__()
         self.config = dict(config)
         self.unet = DeepUnet(config)
-        self.cnn = nn.Conv2d(config["en_out_channels"], 3, 3, padding=1, bias=True)
+        self.cnn = Conv2d(config["en_out_channels"], 3, 3, padding=1, bias=True)
         self.fc = OutputHead(3 * config["n_mels"], config["gru_hidden"], config["n_gru"], config["n_classes"])
 
     @classmethod
