@@ -33,6 +33,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import print_header, print_table  # noqa: E402
 
+from rvc_runtime.rmvpe import conv_transpose2d_s2  # noqa: E402  (the formulation the runtime adopted)
 from rvc_runtime.synthesizer import ResBlock1  # noqa: E402
 
 KERNELS, DILATIONS = (3, 7, 11), (1, 3, 5)
@@ -126,29 +127,6 @@ def bench_resblocks(frames: int, repeat: int) -> None:
 
 
 # ---- 2. RMVPE ConvTranspose2d
-
-
-def conv_transpose2d_s2(x: mx.array, weight: mx.array) -> mx.array:
-    """3x3, stride 2, padding 1, output_padding 1, no bias: [B, H, W, I] -> [B, 2H, 2W, O].
-
-    One matmul gives every tap's contribution; tap (kh, kw) of input (h, w) lands on output
-    (2h + kh - 1, 2w + kw - 1), i.e. block (h + kh // 2, w + kw // 2), phase (kh % 2, kw % 2) of a
-    grid shifted by one; the four phases are summed, interleaved and the shift cropped.
-    """
-    b, h, w, i = x.shape
-    o = weight.shape[0]
-    z = (x.reshape(-1, i) @ weight.reshape(o * 9, i).T).reshape(b, h, w, o, 3, 3)
-
-    def tap(kh: int, kw: int) -> mx.array:
-        return mx.pad(z[..., kh, kw], [(0, 0), (kh // 2, 1 - kh // 2), (kw // 2, 1 - kw // 2), (0, 0)])
-
-    even_even = tap(0, 0) + tap(0, 2) + tap(2, 0) + tap(2, 2)
-    even_odd = tap(0, 1) + tap(2, 1)
-    odd_even = tap(1, 0) + tap(1, 2)
-    odd_odd = tap(1, 1)
-    grid = mx.stack([mx.stack([even_even, even_odd], axis=3), mx.stack([odd_even, odd_odd], axis=3)], axis=2)
-    grid = grid.reshape(b, 2 * h + 2, 2 * w + 2, o)
-    return grid[:, 1 : 2 * h + 1, 1 : 2 * w + 1]
 
 
 def bench_conv_transpose2d(repeat: int) -> None:

@@ -17,7 +17,6 @@ GELU is the exact erf form everywhere; every norm uses eps 1e-5 unless the confi
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from .weights import load_into, load_weights
+from .weights import config_from_metadata, load_into, load_weights
 
 FAMILY = "hubert"
 WAVEFORM_NORM_EPS = 1e-5  # F.layer_norm(wav, wav.shape) in RVC's feature extraction
@@ -69,17 +68,6 @@ def gelu(x: mx.array) -> mx.array:
         np.copyto(o, q, where=xi < 0)
         o *= xi
     return mx.array(out.reshape(x.shape))
-
-
-def config_from_metadata(metadata: dict[str, Any], family: str, path: str | Path) -> dict[str, Any]:
-    """The `config` metadata entry (a JSON object, or its JSON text) of a converted `family` file."""
-    raw = metadata.get("config")
-    if raw is None:
-        raise ValueError(f"{path}: no 'config' metadata; convert the source model with rvc-convert to get one")
-    config = json.loads(raw) if isinstance(raw, str) else dict(raw)
-    if config.get("architecture") != family:
-        raise ValueError(f"{path}: holds a '{config.get('architecture')}' model, not {family}")
-    return config
 
 
 # --- modules ----------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ BatchNorm always uses the stored running statistics (eval), eps from the config 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +23,12 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from .weights import load_into, load_weights
+from .weights import config_from_metadata, load_into, load_weights
 
 FAMILY = "rmvpe"
 CENTS_OFFSET = 1997.3794084376191  # cents of bin 0 (31.7 Hz)
 CENTS_PER_BIN = 20.0
 DECODE_HALF_WIDTH = 4  # 9-bin window around the argmax
-
-
-def _config_from_metadata(metadata: dict[str, Any], path: str | Path) -> dict[str, Any]:
-    raw = metadata.get("config")
-    if raw is None:
-        raise ValueError(f"{path}: no 'config' metadata; convert the source model with rvc-convert to get one")
-    config = json.loads(raw) if isinstance(raw, str) else dict(raw)
-    if config.get("architecture") != FAMILY:
-        raise ValueError(f"{path}: holds a '{config.get('architecture')}' model, not {FAMILY}")
-    return config
 
 
 # --- log-mel front end (numpy, float64) -------------------------------------------------------
@@ -410,7 +399,7 @@ class RMVPE(nn.Module):
     def from_file(cls, path: str | Path, dtype: mx.Dtype = mx.float32) -> "RMVPE":
         """A converted RMVPE `.safetensors` / `.npz`, loaded strictly; computes in `dtype`."""
         weights, metadata = load_weights(path)
-        model = cls(_config_from_metadata(metadata, path))
+        model = cls(config_from_metadata(metadata, FAMILY, path))
         return load_into(model, weights, dtype)
 
     @property

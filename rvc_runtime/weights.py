@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -85,3 +86,14 @@ def load_into(
     model.load_weights(list(weights.items()), strict=True)
     mx.eval(model.parameters())
     return model
+
+
+def config_from_metadata(metadata: dict[str, Any], family: str, path: str | Path) -> dict[str, Any]:
+    """The `config` metadata entry (a JSON object, or its JSON text) of a converted `family` file."""
+    raw = metadata.get("config")
+    if raw is None:
+        raise ValueError(f"{path}: no 'config' metadata; convert the source model with rvc-convert to get one")
+    config = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    if config.get("architecture") != family:
+        raise ValueError(f"{path}: holds a '{config.get('architecture')}' model, not {family}")
+    return config
