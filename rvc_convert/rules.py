@@ -311,9 +311,13 @@ def _nearest_rules(key: str, pack: RulePack, count: int = 2) -> str:
     return ", ".join(f"{candidates[c]} ('{c}')" for c in close) or "none"
 
 
-def _summarise(problems: list[str], limit: int = 4) -> str:
+SHOWN_PROBLEMS = 4
+
+
+def _summarise(problems: list[str], limit: int = SHOWN_PROBLEMS, total: int | None = None) -> str:
+    total = len(problems) if total is None else total
     shown = "; ".join(problems[:limit])
-    return shown + (f"; and {len(problems) - limit} more" if len(problems) > limit else "")
+    return shown + (f"; and {total - limit} more" if total > limit else "")
 
 
 def _permuted(shape: tuple[int, ...], permute: tuple[int, ...] | None) -> tuple[int, ...]:
@@ -331,8 +335,11 @@ def plan_conversion(
     `expected` is the architecture's tensor list for the detected variant, in PyTorch layout and
     fused spelling (`….weight`, not `weight_g`/`weight_v`). None skips the expected-set check.
     """
+    # Every step is linear in the number of tensors: one pass over the names, each tried against
+    # the pack's patterns, with dict lookups (never a scan of what came before) for collisions.
     # 1. Normalise spellings through the aliases.
     normalised: dict[str, str] = {}
+    spelled_by: dict[str, str] = {}  # normalised name -> the stored key that spells it
     aliased: list[tuple[str, str, str]] = []
     for key in tensors:
         new = key
@@ -342,9 +349,10 @@ def plan_conversion(
                 new = alias.target.render(captures, alias.id, key)
                 aliased.append((key, new, alias.id))
                 break
-        if new in normalised.values():
-            other = next(k for k, v in normalised.items() if v == new)
+        other = spelled_by.get(new)
+        if other is not None:
             raise MappingError(f"{key} and {other} both spell {new}: the checkpoint mixes two spellings of one tensor")
+        spelled_by[new] = key
         normalised[key] = new
 
     # 2. Match each normalised key to exactly one rule or drop.
@@ -367,7 +375,7 @@ def plan_conversion(
                 if captures is not None:
                     matches.append((rule, captures, WEIGHT_NORM_SUFFIXES[key[-2:]]))
         if not matches:
-            unmapped.append(f"{stored_key} (nearest rules: {_nearest_rules(key, pack)})")
+            unmapped.append(stored_key)
             continue
         if len(matches) > 1:
             ids = ", ".join(m[0].id for m in matches)
@@ -386,8 +394,10 @@ def plan_conversion(
             raise MappingError(f"{stored_key} and {group['roles'][role]} both map to {target}: duplicate tensors")
         group["roles"][role] = stored_key
     if unmapped:
+        # Suggestions only for the names the message shows: difflib costs ~1 ms a name.
+        shown = [f"{key} (nearest rules: {_nearest_rules(normalised[key], pack)})" for key in unmapped[:SHOWN_PROBLEMS]]
         raise MappingError(
-            f"{len(unmapped)} source tensor(s) match no rule in {pack.path.name}: {_summarise(unmapped)}. "
+            f"{len(unmapped)} source tensor(s) match no rule in {pack.path.name}: {_summarise(shown, total=len(unmapped))}. "
             f"This is not a {pack.family} we know how to convert; if it is a new layout, add a rule to mappings/{pack.path.name}",
             finding="unmapped_tensor",
         )
