@@ -27,7 +27,7 @@ from rvc_convert.architectures_aux import (
     hubert_source_tensors,
     parse_conv_feature_layers,
 )
-from rvc_convert.errors import MappingError, RvcConvertError, UnsupportedModelError
+from rvc_convert.errors import MappingError, RvcConvertError
 from rvc_convert.reader import read_model_file
 from rvc_convert.rules import load_rule_pack, plan_conversion
 from rvc_convert.transform import materialise
@@ -279,12 +279,7 @@ def test_runtime_loading_is_strict(refs):
 def test_converted_file_loads_and_matches_upstream(relpath, target, tmp_path, refs):
     from rvc_convert.convert import convert_model
 
-    try:
-        result = convert_model(golden_path(relpath), target=target, out_dir=tmp_path)
-    except RvcConvertError as error:
-        if isinstance(error, UnsupportedModelError) and "not a model family" in str(error):  # detection predates this family
-            pytest.skip(f"the converter does not handle HuBERT files yet: {error}")
-        raise
+    result = convert_model(golden_path(relpath), target=target, out_dir=tmp_path)
     assert result.weights_path.suffix == (".safetensors" if target == "ios" else ".npz")
     model = HuBERT.from_file(result.weights_path)
     assert model.config["architecture"] == "hubert"

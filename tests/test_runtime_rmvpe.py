@@ -20,7 +20,7 @@ from mlx.utils import tree_flatten
 import make_aux
 from golden import golden_path
 from rvc_convert.architectures_aux import rmvpe_config_from_tensors, rmvpe_expected_tensors
-from rvc_convert.errors import MappingError, RvcConvertError, UnsupportedModelError
+from rvc_convert.errors import MappingError
 from rvc_convert.reader import iter_tensors, read_model_file
 from rvc_convert.rules import load_rule_pack, plan_conversion
 from rvc_convert.transform import materialise
@@ -308,12 +308,7 @@ def test_runtime_loading_is_strict():
 def test_converted_file_loads_and_matches_upstream(target, tmp_path, refs):
     from rvc_convert.convert import convert_model
 
-    try:
-        result = convert_model(golden_path(SMALL), target=target, out_dir=tmp_path)
-    except RvcConvertError as error:
-        if isinstance(error, UnsupportedModelError) and "not a model family" in str(error):  # detection predates this family
-            pytest.skip(f"the converter does not handle RMVPE files yet: {error}")
-        raise
+    result = convert_model(golden_path(SMALL), target=target, out_dir=tmp_path)
     model = RMVPE.from_file(result.weights_path)
     assert model.config["architecture"] == "rmvpe"
     assert np.max(np.abs(model.salience(refs["audio"]) - refs["hidden"])) < 1e-5
