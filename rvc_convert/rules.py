@@ -222,14 +222,21 @@ def load_layer_kinds(mappings_dir: Path = MAPPINGS_DIR) -> tuple[dict[str, Layer
     return kinds, path.read_bytes()
 
 
-def load_rule_pack(name_or_path: str | Path, mappings_dir: Path = MAPPINGS_DIR) -> RulePack:
-    """Load and schema-check a pack by name (`synthesizer`) or path."""
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = mappings_dir / f"{name_or_path}.yaml"
-    if not path.is_file():
-        available = ", ".join(sorted(p.stem for p in mappings_dir.glob("*.yaml") if p.stem != "layouts"))
-        raise RulePackError(f"no rule pack '{name_or_path}' (available: {available})")
+def shipped_rule_packs(mappings_dir: Path = MAPPINGS_DIR) -> list[str]:
+    """The names of the rule packs rvc-convert ships (mappings/<name>.yaml, without the layout table)."""
+    return sorted(p.stem for p in mappings_dir.glob("*.yaml") if p.stem != "layouts" and p.is_file())
+
+
+def load_rule_pack(name: str, mappings_dir: Path = MAPPINGS_DIR) -> RulePack:
+    """Load and schema-check a shipped pack by name (`synthesizer`).
+
+    Never a path: the name also comes from files (a converted file's metadata, an .npz comment, a
+    bundle manifest), and a path would make the tool obey, and quote in its errors, any local file."""
+    available = shipped_rule_packs(mappings_dir)
+    if not isinstance(name, str) or name not in available:
+        shown = repr(name[:60]) + ("…" if len(name) > 60 else "") if isinstance(name, str) else f"of type {type(name).__name__}"
+        raise RulePackError(f"no shipped rule pack named {shown}: rule packs are chosen by name from the shipped set ({', '.join(available)})")
+    path = mappings_dir / f"{name}.yaml"
     raw = path.read_bytes()
     data = _load_yaml(path)
     schema = json.loads((SCHEMAS_DIR / "rule_pack.schema.json").read_text())
