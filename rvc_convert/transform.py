@@ -14,8 +14,8 @@ OUTPUT_DTYPES = {"fp16": np.float16, "fp32": np.float32, "float16": np.float16, 
 def fuse_weight_norm(g: np.ndarray, v: np.ndarray) -> np.ndarray:
     """w = g * v / ||v||, in float32, in the PyTorch layout; no epsilon (as torch computes it).
 
-    The norm runs over every axis where g has size 1: axis 0 of the PyTorch layout for RVC's
-    convs (g is [O,1,1], or [I,1,1] for ConvTranspose), axis 2 for HuBERT's positional conv.
+    The norm runs over every axis where g has size 1: all but the output channels of a conv (g is
+    [O,1,1], or [I,1,1] for ConvTranspose), all but the kernel taps of a positional conv ([1,1,K]).
     """
     g32 = np.asarray(g, dtype=np.float32)
     w = np.array(v, dtype=np.float32)  # a fresh copy: computed on in place below

@@ -28,8 +28,7 @@ import torch
 
 import rvc_convert
 from rvc_convert.convert import convert_model
-from rvc_convert.errors import MappingError
-from rvc_convert.rules import invert_target_key, load_rule_pack
+from rvc_convert.rules import load_rule_pack
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -126,6 +125,19 @@ def expected_target_name(source_key: str) -> str | None:
     for pattern, repl in _RENAMES:
         key = re.sub(pattern, repl, key)
     return key
+
+
+def sources_by_target(state: dict[str, torch.Tensor]) -> dict[str, str]:
+    """Target name -> fused source key, by the naming table (this test's own oracle): the rename
+    inverted from its forward direction, one source per target or the table is not invertible."""
+    inverse: dict[str, str] = {}
+    for key in state:
+        target = expected_target_name(key)
+        if target is None:
+            continue
+        fused, _ = split_weight_norm(key)
+        assert inverse.setdefault(target, fused) == fused, f"{fused} and {inverse[target]} both become {target}"
+    return inverse
 
 
 def expected_permutation(fused_key: str, ndim: int) -> tuple[int, ...] | None:
@@ -616,7 +628,7 @@ def _source_roles(state: dict[str, torch.Tensor], fused_key: str) -> dict[str, t
     + [("v2-48k-f0-tiny", "mlx", None), ("v1-32k-nof0-tiny", "mlx", "fp32")],
 )
 def test_round_trip_inverts_to_the_source(name, target, dtype, tmp_path):
-    """For every plan entry: undo the layout permutation and the rename (invert_target_key), then
+    """For every plan entry: undo the layout permutation and the rename (the naming table inverted), then
     compare with the source tensor read by torch: bit-exact for plain tensors; fused weight-norm
     tensors equal torch._weight_norm(v, g, dim) in float32 within 1 fp16 ulp (fp16 output) or 1e-6
     relative (fp32 output). Every source tensor is accounted for."""
@@ -624,7 +636,7 @@ def test_round_trip_inverts_to_the_source(name, target, dtype, tmp_path):
     result = convert_model(source, target, tmp_path, dtype=dtype)
     outputs = load_output(result.weights_path)
     state = torch_state(source)
-    pack = load_rule_pack("synthesizer")
+    source_of = sources_by_target(state)
     assert len(outputs) == len(result.plan.entries)
     consumed: set[str] = set()
     out_dtype = np.dtype(result.output_dtype)
@@ -632,7 +644,8 @@ def test_round_trip_inverts_to_the_source(name, target, dtype, tmp_path):
         out = outputs[entry.target]
         assert out.dtype == out_dtype
         inverse = np.transpose(out, np.argsort(entry.permute)) if entry.permute else out
-        fused_key = invert_target_key(pack, entry.target)
+        fused_key = source_of.get(entry.target)
+        assert fused_key is not None, f"{entry.target}: the naming table gives no source tensor this name"
         assert expected_target_name(fused_key) == entry.target, f"{fused_key} -> {entry.target}: not DESIGN.md's name"
         roles = _source_roles(state, fused_key)
         consumed.update(entry.sources.values())
@@ -658,14 +671,16 @@ def test_round_trip_inverts_to_the_source(name, target, dtype, tmp_path):
     assert not consumed & dropped
 
 
-def test_invert_target_key_refuses_unknown_names():
-    """invert_target_key is the exact inverse of the rename: a name no rule produces is refused."""
-    pack = load_rule_pack("synthesizer")
-    assert invert_target_key(pack, "flow.flow_3.enc.in_layer_2.weight") == "flow.flows.6.enc.in_layers.2.weight"
-    assert invert_target_key(pack, "enc_p.encoder.norm2_1.bias") == "enc_p.encoder.norm_layers_2.1.beta"
-    assert invert_target_key(pack, "dec.resblock_11.c2_0.weight") == "dec.resblocks.11.convs2.0.weight"
-    with pytest.raises(MappingError):
-        invert_target_key(pack, "dec.ups.0.weight")
+def test_rename_maps_each_target_to_exactly_its_source():
+    """The rename is a one-to-one map: these targets come from exactly these source tensors, and a
+    source spelling (dec.ups.0.weight) is never a target name."""
+    result = convert_model(golden_path(SMALL_FILES["v2-48k-f0-tiny"]), "ios", dry_run=True)
+    sources = {entry.target: sorted(entry.sources.values()) for entry in result.plan.entries}
+    assert sources["flow.flow_3.enc.in_layer_2.weight"] == ["flow.flows.6.enc.in_layers.2.weight_g", "flow.flows.6.enc.in_layers.2.weight_v"]
+    assert sources["enc_p.encoder.norm2_1.bias"] == ["enc_p.encoder.norm_layers_2.1.beta"]
+    assert sources["dec.resblock_11.c2_0.weight"] == ["dec.resblocks.11.convs2.0.weight_g", "dec.resblocks.11.convs2.0.weight_v"]
+    assert "dec.ups.0.weight" not in sources
+    assert len(sources) == len(result.plan.entries)
 
 
 # --- C-contiguity: a transposed view never reaches the writer scrambled -------------------------

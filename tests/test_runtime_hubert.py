@@ -20,7 +20,7 @@ import torch
 import make_aux
 from golden import golden_path
 from mlx.utils import tree_flatten
-from rvc_convert.architectures_aux import (
+from rvc_convert.families.hubert.config import (
     HUBERT_RULE_PACKS,
     hubert_config_from_file,
     hubert_expected_tensors,

@@ -1,0 +1,26 @@
+"""Small helpers families use to read configurations off tensor shapes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+from ..errors import UnsupportedModelError
+
+
+def shape(value: Any) -> tuple[int, ...]:
+    """The shape of a TensorRef, an array, or a shape."""
+    array = getattr(value, "array", value)
+    return tuple(int(d) for d in (array.shape if hasattr(array, "shape") else array))
+
+
+def indices(names: Iterable[str], pattern: str) -> list[int]:
+    """The distinct integers group 1 of `pattern` captures over the names it fully matches, sorted."""
+    regex = re.compile(pattern)
+    return sorted({int(m.group(1)) for n in names if (m := regex.fullmatch(n))})
+
+
+def require(condition: bool, message: str) -> None:
+    """UnsupportedModelError(message) unless `condition`."""
+    if not condition:
+        raise UnsupportedModelError(message)
