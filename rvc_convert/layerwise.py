@@ -16,18 +16,15 @@ import numpy as np
 from .families import ModelInfo
 from .parity import relative_error
 from .reports import LAYERWISE_MAX_RELATIVE_ERROR, Check, ValidationReport
-from .rules import PlanEntry
-
-CHECKED_KINDS = ("conv1d", "conv_transpose1d", "conv2d", "conv_transpose2d", "linear", "embedding")
+from .rules import PlanEntry, load_layer_kinds
+from .transform import fuse_weight_norm
 
 
 def source_weight(entry: PlanEntry, tensors: dict) -> np.ndarray:
-    """The source layer's effective weight in float64, PyTorch layout (weight norm fused as torch does)."""
+    """The source layer's effective weight in float64, PyTorch layout (weight norm fused along the
+    plan entry's declared axis)."""
     if entry.fuse_weight_norm:
-        g = tensors[entry.sources["g"]].array.astype(np.float64)
-        v = tensors[entry.sources["v"]].array.astype(np.float64)
-        axes = tuple(a for a in range(v.ndim) if g.shape[a] == 1 and v.shape[a] != 1)
-        return g * v / np.sqrt(np.sum(v * v, axis=axes, keepdims=True))
+        return fuse_weight_norm(tensors[entry.sources["g"]].array, tensors[entry.sources["v"]].array, entry.weight_norm_axis, np.float64)
     return tensors[entry.sources["w"]].array.astype(np.float64)
 
 
@@ -70,39 +67,41 @@ def layerwise_check(
 ) -> None:
     import mlx.core as mx
 
+    kinds, _ = load_layer_kinds()
     rng = np.random.default_rng(0)
     worst, checked, failures = 0.0, 0, []
     for entry in plan_entries:
-        if entry.kind not in CHECKED_KINDS:
+        check = kinds[entry.kind].check
+        if check is None:
             continue
         source = source_weight(entry, info.tensors)
         target = converted_weights[entry.target].astype(mx.float32)
-        if entry.kind == "conv1d":
+        if check == "conv1d":
             k = source.shape[2]
             x = rng.standard_normal((16 + k, source.shape[1]))
             expected = _torch_conv1d(x, source, k // 2)
             got = np.array(mx.conv1d(mx.array(x[None], dtype=mx.float32), target, padding=k // 2)[0])
-        elif entry.kind == "conv_transpose1d":
+        elif check == "conv_transpose1d":
             k = source.shape[2]
             stride = max(1, k // 2)
             pad = (k - stride) // 2
             x = rng.standard_normal((12, source.shape[0]))
             expected = _torch_conv_transpose1d(x, source, stride, pad)
             got = np.array(mx.conv_transpose1d(mx.array(x[None], dtype=mx.float32), target, stride=stride, padding=pad)[0])
-        elif entry.kind == "conv2d":
+        elif check == "conv2d":
             k = source.shape[2]
             x = rng.standard_normal((6 + k, 5 + k, source.shape[1]))
             expected = _torch_conv2d(x, source, k // 2)
             got = np.array(mx.conv2d(mx.array(x[None], dtype=mx.float32), target, padding=k // 2)[0])
-        elif entry.kind == "conv_transpose2d":
+        elif check == "conv_transpose2d":
             x = rng.standard_normal((5, 4, source.shape[0]))
             expected = _torch_conv_transpose2d(x, source)
             got = np.array(mx.conv_transpose2d(mx.array(x[None], dtype=mx.float32), target)[0])
-        elif entry.kind == "linear" and source.ndim == 2:
+        elif check == "linear" and source.ndim == 2:
             x = rng.standard_normal((8, source.shape[1]))
             expected = x @ source.T
             got = np.array(mx.array(x, dtype=mx.float32) @ target.T)
-        elif entry.kind == "embedding":
+        elif check == "embedding":
             idx = rng.integers(0, source.shape[0], size=8)
             expected = source[idx]
             got = np.array(target[mx.array(idx)])

@@ -129,10 +129,14 @@ class Rule:
 
 @dataclass(frozen=True)
 class LayerKind:
+    """A layer kind of mappings/layouts.yaml: how its weights are laid out, declared."""
+
     name: str
     ndim: tuple[int, ...] | None
     permute: tuple[int, ...] | None
     why: str
+    weight_norm_axis: int | None = None  # the PyTorch axis weight norm keeps (torch's `dim`)
+    check: str | None = None  # how the layer-wise proof runs it (conv1d, linear, ...)
 
 
 @dataclass
@@ -170,6 +174,8 @@ def load_layer_kinds(mappings_dir: Path = MAPPINGS_DIR) -> tuple[dict[str, Layer
             None if ndim is None else tuple(ndim if isinstance(ndim, list) else [ndim]),
             tuple(spec["permute"]) if "permute" in spec else None,
             spec.get("why", ""),
+            spec.get("weight_norm_axis"),
+            spec.get("check"),
         )
     return kinds, path.read_bytes()
 
@@ -199,8 +205,12 @@ def load_rule_pack(name_or_path: str | Path, mappings_dir: Path = MAPPINGS_DIR) 
         for r in data["rules"]
     ]
     for rule in rules:
+        if rule.kind not in kinds:
+            raise RulePackError(f"{path}: rule {rule.id} names the layer kind '{rule.kind}', which mappings/layouts.yaml does not declare")
         if rule.weight_norm and not rule.source.text.endswith(".weight"):
             raise RulePackError(f"{path}: rule {rule.id} has weight_norm but its source does not end in '.weight'")
+        if rule.weight_norm and kinds[rule.kind].weight_norm_axis is None:
+            raise RulePackError(f"{path}: rule {rule.id} has weight_norm but its kind '{rule.kind}' declares no weight_norm_axis")
     return RulePack(
         name=data["name"],
         family=data["family"],
@@ -232,6 +242,7 @@ class PlanEntry:
     permute: tuple[int, ...] | None
     fuse_weight_norm: bool
     pinned_dtype: str | None = None
+    weight_norm_axis: int | None = None  # declared by the layer kind: the axis g keeps
 
     @property
     def ops(self) -> list[str]:
@@ -365,8 +376,9 @@ def plan_conversion(
         base_shape = shapes.get("w") or shapes["v"]
         if "g" in shapes:
             g_shape, v_shape = shapes["g"], shapes["v"]
-            if len(g_shape) != len(v_shape) or any(g not in (1, v) for g, v in zip(g_shape, v_shape)):
-                problems.append(f"{roles['g']} has shape {list(g_shape)}, which cannot scale {roles['v']} {list(v_shape)}")
+            axis = kind.weight_norm_axis
+            if len(g_shape) != len(v_shape) or any(g != (v if i == axis else 1) for i, (g, v) in enumerate(zip(g_shape, v_shape))):
+                problems.append(f"{roles['g']} has shape {list(g_shape)}, which cannot scale {roles['v']} {list(v_shape)} along axis {axis} (a {rule.kind})")
                 continue
         if kind.ndim is not None and len(base_shape) not in kind.ndim:
             problems.append(f"{group['fused_key']} is {len(base_shape)}-D {list(base_shape)} but rule {rule.id} says it is a {rule.kind} ({'/'.join(map(str, kind.ndim))}-D)")
@@ -383,6 +395,7 @@ def plan_conversion(
                 permute=kind.permute,
                 fuse_weight_norm="g" in roles,
                 pinned_dtype=None if rule.dtype in (None, "keep") else rule.dtype,
+                weight_norm_axis=kind.weight_norm_axis if "g" in roles else None,
             )
         )
     if expected is not None:
