@@ -1,9 +1,9 @@
 """The conversion is right: golden RVC synthesizers -> MLX files (.safetensors for ios, .npz for mlx).
 
 Every expectation here is computed independently of rvc_convert: source tensors come from
-`torch.load(weights_only=True)`, target names from the naming table of DESIGN.md, layouts from
-reference/synthesizer_format.md §6, weight norm from `torch._weight_norm`, configs and facts from
-the golden README. The converter's own plan is only used to know *what it claims* it did, which the
+`torch.load(weights_only=True)`, target names from the naming table (docs/synthesizer_format.md, "Target naming"), layouts from
+docs/synthesizer_format.md, "Layouts", weight norm from `torch._weight_norm`, configs and facts from
+fixtures/golden/README.md. The converter's own plan is only used to know *what it claims* it did, which the
 tests then check.
 """
 
@@ -36,7 +36,7 @@ from golden import golden_path
 from outputs import load_output, output_metadata, torch_single_thread
 import make_variants
 
-# --- facts from the golden README (synth/ table) ------------------------------------------------
+# --- facts from fixtures/golden/README.md (synth/ table) ----------------------------------------
 
 _BLOCKS = [3, 7, 11], [[1, 3, 5], [1, 3, 5], [1, 3, 5]]
 GOLDEN = {
@@ -92,7 +92,7 @@ WN_SPELLINGS = {
     ".parametrizations.weight.original0": "g",
     ".parametrizations.weight.original1": "v",
 }
-_RENAMES = [  # DESIGN.md "Target naming, synthesizer"
+_RENAMES = [  # docs/synthesizer_format.md, "Target naming"
     (r"^dec\.ups\.(\d+)\.", lambda m: f"dec.up_{m[1]}."),
     (r"^dec\.resblocks\.(\d+)\.convs1\.(\d+)\.", lambda m: f"dec.resblock_{m[1]}.c1_{m[2]}."),
     (r"^dec\.resblocks\.(\d+)\.convs2\.(\d+)\.", lambda m: f"dec.resblock_{m[1]}.c2_{m[2]}."),
@@ -118,7 +118,7 @@ def split_weight_norm(key: str) -> tuple[str, str | None]:
 
 
 def expected_target_name(source_key: str) -> str | None:
-    """The target name of a source key by DESIGN.md's table; None for dropped (enc_q.*) tensors."""
+    """The target name of a source key by the naming table; None for dropped (enc_q.*) tensors."""
     if source_key.startswith("enc_q."):
         return None
     key, _ = split_weight_norm(source_key)
@@ -141,7 +141,7 @@ def sources_by_target(state: dict[str, torch.Tensor]) -> dict[str, str]:
 
 
 def expected_permutation(fused_key: str, ndim: int) -> tuple[int, ...] | None:
-    """Layout by layer (format note §6): ConvTranspose1d (1,2,0), every other 3-D conv (0,2,1)."""
+    """Layout by layer (docs/synthesizer_format.md, "Layouts"): ConvTranspose1d (1,2,0), every other 3-D conv (0,2,1)."""
     if ndim != 3 or re.search(r"emb_rel_[kv]$", fused_key):
         return None
     return (1, 2, 0) if re.fullmatch(r"dec\.ups\.\d+\.weight", fused_key) else (0, 2, 1)
@@ -247,7 +247,7 @@ def mx_to_numpy(array: mx.array) -> np.ndarray:
 @pytest.mark.parametrize("name", list(ALL_FILES))
 def test_golden_file_converts_and_loads(name, target, tmp_path):
     """Every golden synthesizer converts to both targets; the file loads with numpy/safetensors AND
-    mx.load, holds exactly the DESIGN.md target names, the right values, an 18-field config sidecar
+    mx.load, holds exactly the naming table's target names, the right values, an 18-field config sidecar
     and full provenance metadata (npz: the same metadata as JSON in the zip comment)."""
     source = golden_path(ALL_FILES[name])
     result = convert_model(source, target=target, out_dir=tmp_path)
@@ -272,7 +272,7 @@ def test_golden_file_converts_and_loads(name, target, tmp_path):
         as_np = mx_to_numpy(mx_arrays[key])
         assert as_np.dtype == array.dtype and as_np.shape == array.shape and as_np.tobytes() == array.tobytes(), key
 
-    # values: the independent reference (torch weight norm, layouts of §6)
+    # values: the independent reference (torch weight norm, the documented layouts)
     out_dtype = np.dtype(np.float32 if name == "G_2333333" else np.float16)
     assert_matches_reference(loaded, reference_for(source), out_dtype)
 
@@ -387,7 +387,7 @@ def test_companion_exports_give_identical_weights(companion, tmp_path):
 @pytest.mark.parametrize("name", list(SMALL_FILES) + ["v2-40k-f0"])
 def test_detection_matches_golden_readme(name):
     """Version, sample rate, f0, speaker count, hop, config list and file kind per golden file are
-    what the golden README says, with no contradiction reported for these consistent files."""
+    what fixtures/golden/README.md says, with no contradiction reported for these consistent files."""
     golden = GOLDEN.get(name, GOLDEN["v2-48k-f0-tiny"])
     kind = EXTRAS[name]["kind"] if name in EXTRAS else "webui-export"
     result = convert_model(golden_path(ALL_FILES[name]), dry_run=True)
@@ -518,7 +518,7 @@ def test_every_variant_in_other_layouts_gives_the_same_tensors(variant, layout, 
 
 
 def test_already_fused_weights_are_copied_not_refused(variant_files, tmp_path):
-    """An export whose weight norm was already removed (plain `<m>.weight`, see format note §7)
+    """An export whose weight norm was already removed (plain `<m>.weight`, docs/synthesizer_format.md, "Weight norm")
     converts: the plan reports the fused spelling and every weight is the stored one, only
     transposed (bit-exact, no second normalisation)."""
     for variant in [("v2", "48k", True), ("v1", "32k", False)]:
@@ -646,7 +646,7 @@ def test_round_trip_inverts_to_the_source(name, target, dtype, tmp_path):
         inverse = np.transpose(out, np.argsort(entry.permute)) if entry.permute else out
         fused_key = source_of.get(entry.target)
         assert fused_key is not None, f"{entry.target}: the naming table gives no source tensor this name"
-        assert expected_target_name(fused_key) == entry.target, f"{fused_key} -> {entry.target}: not DESIGN.md's name"
+        assert expected_target_name(fused_key) == entry.target, f"{fused_key} -> {entry.target}: not the naming table's name"
         roles = _source_roles(state, fused_key)
         consumed.update(entry.sources.values())
         assert entry.fuse_weight_norm == ("g" in roles), entry.target
@@ -701,7 +701,7 @@ def _raw_safetensors(path: Path) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("route", ["pth->ios", "pth->mlx", "pth->mlx->ios", "pth->ios->mlx->ios"])
 @pytest.mark.parametrize("dtype", [None, "fp32"])
 def test_transposed_tensors_are_written_in_c_order(route, dtype, tmp_path):
-    """Regression (DESIGN.md, write): safetensors' numpy writer stores the raw buffer of a
+    """Regression (docs/architecture.md, "Writing"): safetensors' numpy writer stores the raw buffer of a
     non-C-contiguous array under a C-order header. dec.conv_post.weight and the dec.up_N weights
     must equal an independent numpy transpose of the source, read back byte by byte."""
     source = golden_path(GOLDEN["v1-32k-nof0-tiny"]["rel"])  # 5 stages, conv_post [1, 4, 7]

@@ -1,7 +1,7 @@
-"""Bugs of the earlier MLX/iOS converters (reference/prior_converters.md §6), one regression test each.
+"""Bugs of the earlier MLX/iOS converters (docs/regressions.md), one regression test each.
 
 Every docstring names the bug it guards against. Expectations come from torch (`torch.load`,
-`torch._weight_norm`) and the format note, not from rvc_convert's own plan.
+`torch._weight_norm`) and docs/synthesizer_format.md, not from rvc_convert's own plan.
 """
 
 from __future__ import annotations
