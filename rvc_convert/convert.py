@@ -6,7 +6,6 @@ from the registry (rvc_convert.families); nothing here names a family.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,6 +222,3 @@ def describe_plan(result: ConversionResult) -> dict[str, Any]:
         "rule_hits": plan.rule_hits,
     }
 
-
-def plan_to_json(result: ConversionResult) -> str:
-    return json.dumps(describe_plan(result), indent=2, sort_keys=True)

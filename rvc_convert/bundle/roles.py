@@ -25,9 +25,5 @@ def role_named(name: str) -> BundleRole:
     return next(f.bundle_role for f in bundle_families() if f.bundle_role.name == name)
 
 
-def family_of_role(name: str) -> Family:
-    return next(f for f in bundle_families() if f.bundle_role.name == name)
-
-
 def role_of_family(family: str) -> BundleRole | None:
     return next((f.bundle_role for f in bundle_families() if f.name == family), None)

@@ -12,7 +12,7 @@ from ...reader import LoadedFile
 from ...safe_pickle import TensorRef
 from ..base import BundleRole, Family, ModelInfo, Recognised, frame_rate_hz, register_family
 from . import checks
-from .config import HUBERT_RULE_PACKS, hubert_config_from_file, hubert_expected_tensors, hubert_layout, hubert_source_tensors
+from .config import HUBERT_RULE_PACKS, HubertConfig, hubert_config_from_file, hubert_expected_tensors, hubert_layout, hubert_source_tensors
 
 FAMILY = "hubert"
 
@@ -48,12 +48,12 @@ class HubertFamily(Family):
     def expected_tensors(self, info: ModelInfo) -> dict[str, tuple[int, ...]]:
         return hubert_expected_tensors(info.config)
 
-    def variant(self, config: Any) -> str:
+    def variant(self, config: HubertConfig) -> str:
         if isinstance(config, dict):
             return f"hubert-{config.get('num_layers')}x{config.get('hidden_size')}"
         return self.name
 
-    def facts(self, config: Any) -> dict[str, str]:
+    def facts(self, config: HubertConfig) -> dict[str, str]:
         return {"config": json.dumps(config, sort_keys=True, separators=(",", ":"))} if isinstance(config, dict) else {}
 
     def runtime_checks(self, converted: Path, info: ModelInfo, dtype: str, reference: Path | None, report: Any) -> None:

@@ -17,6 +17,11 @@ from ...errors import UnsupportedModelError
 from ...reader import LoadedFile, iter_tensors
 from ..weights import indices, require, shape
 
+# The family's config type: a JSON-able dict (keys of HUBERT_DEFAULTS plus the sizes read from the
+# file, `source_layout` and `config_source`), stored verbatim as the converted file's `config`
+# metadata and read back by rvc_runtime.hubert.
+HubertConfig = dict[str, Any]
+
 HUBERT_LAYOUTS = ("fairseq", "hf")
 MAX_CONV_LAYERS = 64  # HuBERT has 7; a config asking for more is hostile or broken
 MAX_CONFIG_TEXT = 4096
@@ -236,7 +241,7 @@ def _hubert_names(layout: str) -> dict[str, str]:
     raise ValueError(f"unknown HuBERT layout {layout!r}; expected one of {HUBERT_LAYOUTS}")
 
 
-def hubert_config_from_file(loaded: LoadedFile) -> dict[str, Any]:
+def hubert_config_from_file(loaded: LoadedFile) -> HubertConfig:
     """The runtime config of a HuBERT/ContentVec file: its stored config first, the weights for the rest.
 
     fairseq: `cfg["model"]` (+ `cfg["task"]["normalize"]`); HF: config.json (+ preprocessor_config.json

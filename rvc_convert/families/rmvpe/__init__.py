@@ -12,7 +12,7 @@ from ...reader import LoadedFile, iter_tensors
 from ...safe_pickle import TensorRef
 from ..base import BundleRole, Family, ModelInfo, Recognised, frame_rate_hz, register_family
 from . import checks
-from .config import RMVPE_RULE_PACK, is_rmvpe, rmvpe_config_from_tensors, rmvpe_expected_tensors
+from .config import RMVPE_RULE_PACK, RmvpeConfig, is_rmvpe, rmvpe_config_from_tensors, rmvpe_expected_tensors
 
 FAMILY = "rmvpe"
 CENTS_PER_BIN = 20  # RVC's decoding: cents = 20 * bin + 1997.38 (docs/hubert_rmvpe_format.md)
@@ -42,7 +42,7 @@ class RmvpeFamily(Family):
     def expected_tensors(self, info: ModelInfo) -> dict[str, tuple[int, ...]]:
         return rmvpe_expected_tensors(info.config)
 
-    def facts(self, config: Any) -> dict[str, str]:
+    def facts(self, config: RmvpeConfig) -> dict[str, str]:
         return {"config": json.dumps(config, sort_keys=True, separators=(",", ":"))} if isinstance(config, dict) else {}
 
     def runtime_checks(self, converted: Path, info: ModelInfo, dtype: str, reference: Path | None, report: Any) -> None:

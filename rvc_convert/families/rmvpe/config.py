@@ -13,6 +13,10 @@ from ..weights import indices, require, shape
 
 RMVPE_RULE_PACK = "rmvpe"
 
+# The family's config type: a JSON-able dict (the keys of RMVPE_DEFAULTS, sizes read from the
+# shapes), stored verbatim as the converted file's `config` metadata and read back by rvc_runtime.rmvpe.
+RmvpeConfig = dict[str, Any]
+
 RMVPE_DEFAULTS: dict[str, Any] = {
     "architecture": "rmvpe",
     # E2E(n_blocks=4, n_gru=1, kernel_size=(2, 2)), en_de_layers=5, inter_layers=4, in_channels=1,
@@ -104,7 +108,7 @@ def rmvpe_expected_tensors(config: Mapping[str, Any]) -> dict[str, tuple[int, ..
     return expected
 
 
-def rmvpe_config_from_tensors(tensors: Mapping[str, Any]) -> dict[str, Any]:
+def rmvpe_config_from_tensors(tensors: Mapping[str, Any]) -> RmvpeConfig:
     """The runtime config of an RMVPE state dict, from its shapes (the file carries no config).
 
     `tensors` maps source keys to arrays, TensorRefs or shapes. The pooling kernel (2, 2) and the
