@@ -2,7 +2,8 @@
 
 A refactor must leave every output byte-identical. A change that alters output on purpose bumps
 OUTPUT_FORMAT_REVISION and re-records the table (`python tests/test_output_hashes.py` prints it);
-bundles key their reuse on the revision, so changed bytes without a bump fail here.
+bundles key their reuse on the revision, so changed bytes without a bump fail here, and so does a
+re-recorded table without a new revision and its digest in TABLE_DIGESTS.
 
 `weights_sans_rules` hashes the weights file with the recorded rules hash (64 hex digits in the
 metadata) blanked: rule-pack edits that change no tensor (comments, declarations) change
@@ -12,6 +13,7 @@ metadata) blanked: rule-pack edits that change no tensor (comments, declarations
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -28,6 +30,12 @@ from outputs import output_metadata  # noqa: E402
 # kind, `targets` dropped, comments): only the recorded rules hash changed, `weights_sans_rules`
 # and every config sidecar stayed identical.
 OUTPUT_FORMAT_REVISION = 2
+# The digest of the HASHES table each revision recorded: re-recording the table without a new
+# revision (or bumping without re-recording) fails test_the_revision_names_this_table.
+TABLE_DIGESTS = {
+    1: "09963ad47bb407d16e13dcf0fd427fefada76cd3ba7c45476cd765175889736a",
+    2: "cca946bfd99e88568b3a2a2ad12416504948ad4f8e7009ab86f1703347da7c7a",
+}
 
 GOLDEN_MODELS = (
     "synth/models/v1-40k-f0-tiny.pth",
@@ -298,6 +306,18 @@ def test_golden_conversion_bytes_are_unchanged(model, target, dtype, tmp_path):
     assert found == HASHES[(model, target, dtype)], f"output of {model} -> {target} {dtype} changed: bump OUTPUT_FORMAT_REVISION and re-record"
 
 
+def table_digest(table: dict[tuple[str, str, str], dict[str, str]]) -> str:
+    return hashlib.sha256(json.dumps(sorted((list(k), v) for k, v in table.items()), sort_keys=True).encode()).hexdigest()
+
+
+def test_the_revision_names_this_table():
+    """OUTPUT_FORMAT_REVISION is the latest revision, and it recorded exactly this table: changed
+    hashes need a new revision (bundles key their reuse on it)."""
+    assert OUTPUT_FORMAT_REVISION == max(TABLE_DIGESTS)
+    assert len(set(TABLE_DIGESTS.values())) == len(TABLE_DIGESTS)
+    assert table_digest(HASHES) == TABLE_DIGESTS[OUTPUT_FORMAT_REVISION], "the table changed: bump OUTPUT_FORMAT_REVISION and add its digest"
+
+
 def test_every_case_is_recorded():
     """The table covers exactly the cases above: a model added to the list needs its hashes."""
     assert set(HASHES) == set(_cases())
@@ -306,12 +326,14 @@ def test_every_case_is_recorded():
 if __name__ == "__main__":
     import tempfile
 
+    recorded = {}
     with tempfile.TemporaryDirectory() as scratch:
         print("HASHES: dict[tuple[str, str, str], dict[str, str]] = {")
         for index, (model, target, dtype) in enumerate(_cases()):
-            found = convert_and_hash(model, target, None if dtype == "default" else dtype, Path(scratch) / str(index))
+            found = recorded[(model, target, dtype)] = convert_and_hash(model, target, None if dtype == "default" else dtype, Path(scratch) / str(index))
             print(f"    ({model!r}, {target!r}, {dtype!r}): {{")
             for key, value in found.items():
                 print(f"        {key!r}: {value!r},")
             print("    },")
         print("}")
+    print(f"# its TABLE_DIGESTS entry: {table_digest(recorded)!r}")
