@@ -1,9 +1,9 @@
 """Converted bytes are pinned: every golden model, both targets, the default dtype and fp32, hashed.
 
 A refactor must leave every output byte-identical. A change that alters output on purpose bumps
-OUTPUT_FORMAT_REVISION and re-records the table (`python tests/test_output_hashes.py` prints it);
-bundles key their reuse on the revision, so changed bytes without a bump fail here, and so does a
-re-recorded table without a new revision and its digest in TABLE_DIGESTS.
+rvc_convert.OUTPUT_FORMAT_REVISION, re-records the table and adds its digest to TABLE_DIGESTS
+(`python tests/test_output_hashes.py` prints both). Bundles may key their reuse on the revision,
+so changed bytes without a bump fail here, and so does a re-recorded table without a new revision.
 
 `weights_sans_rules` hashes the weights file with the recorded rules hash (64 hex digits in the
 metadata) blanked: rule-pack edits that change no tensor (comments, declarations) change
@@ -26,10 +26,11 @@ if str(_TESTS) not in sys.path:  # run as a script: `python tests/test_output_ha
 from golden import find_golden  # noqa: E402
 from outputs import output_metadata  # noqa: E402
 
-# Revisions: 1, the first pinned outputs. 2, rule packs edited (weight-norm axis declared per layer
-# kind, `targets` dropped, comments): only the recorded rules hash changed, `weights_sans_rules`
-# and every config sidecar stayed identical.
-OUTPUT_FORMAT_REVISION = 2
+from rvc_convert import OUTPUT_FORMAT_REVISION  # noqa: E402
+
+# rvc_convert.OUTPUT_FORMAT_REVISION, by revision: 1, the first pinned outputs. 2, rule packs edited
+# (weight-norm axis declared per layer kind, `targets` dropped, comments): only the recorded rules
+# hash changed, `weights_sans_rules` and every config sidecar stayed identical.
 # The digest of the HASHES table each revision recorded: re-recording the table without a new
 # revision (or bumping without re-recording) fails test_the_revision_names_this_table.
 TABLE_DIGESTS = {
@@ -311,8 +312,8 @@ def table_digest(table: dict[tuple[str, str, str], dict[str, str]]) -> str:
 
 
 def test_the_revision_names_this_table():
-    """OUTPUT_FORMAT_REVISION is the latest revision, and it recorded exactly this table: changed
-    hashes need a new revision (bundles key their reuse on it)."""
+    """The package's OUTPUT_FORMAT_REVISION is the latest recorded revision, and it recorded exactly
+    this table: changed hashes need a new revision (bundles may key their reuse on it)."""
     assert OUTPUT_FORMAT_REVISION == max(TABLE_DIGESTS)
     assert len(set(TABLE_DIGESTS.values())) == len(TABLE_DIGESTS)
     assert table_digest(HASHES) == TABLE_DIGESTS[OUTPUT_FORMAT_REVISION], "the table changed: bump OUTPUT_FORMAT_REVISION and add its digest"
