@@ -14,6 +14,15 @@ def shape(value: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in (array.shape if hasattr(array, "shape") else array))
 
 
+def weight_shape(tensors: dict[str, Any], key: str) -> tuple[int, ...] | None:
+    """The PyTorch shape of the weight `key` in any weight-norm spelling (`weight`, `weight_v`,
+    parametrizations `original1`), or None when the file has none."""
+    for spelling in (key, f"{key}_v", key.replace(".weight", ".parametrizations.weight.original1")):
+        if spelling in tensors:
+            return shape(tensors[spelling])
+    return None
+
+
 def indices(names: Iterable[str], pattern: str) -> list[int]:
     """The distinct integers group 1 of `pattern` captures over the names it fully matches, sorted."""
     regex = re.compile(pattern)

@@ -15,9 +15,9 @@ from ...errors import UnsupportedModelError
 from ...reader import LoadedFile, iter_tensors
 from ...safe_pickle import TensorRef
 from ..base import ModelInfo, Recognised
+from ..weights import weight_shape as shape_of
 from .config import PHONE_DIMS, SynthesizerConfig
 from .decoders import resolve_decoder
-from .decoders.hifigan import shape_of
 
 FAMILY = "synthesizer"
 APPLIO_FIELDS = ("vocoder", "model_hash", "embedder_model")  # top-level fields only Applio writes

@@ -15,6 +15,7 @@ from typing import Any
 from ....errors import UnsupportedModelError
 from ....parity import ReferenceLayout
 from ....safe_pickle import TensorRef
+from ...weights import weight_shape as shape_of
 from ..config import SynthesizerConfig, stored_config
 from . import Decoder, DecoderReading, register_decoder
 
@@ -46,14 +47,6 @@ _STAGES: list[tuple[str, ReferenceLayout]] = [
     (r"dec\.conv_post\.out", CF),
 ]
 _PER_STAGE = {5, 6, 7}  # the rows above that repeat once per upsampling stage, interleaved
-
-
-def shape_of(tensors: dict[str, TensorRef], key: str) -> tuple[int, ...] | None:
-    """The PyTorch shape of a weight in any weight-norm spelling (`weight`, `weight_v`, parametrizations)."""
-    for spelling in (key, f"{key}_v", key.replace(".weight", ".parametrizations.weight.original1")):
-        if spelling in tensors:
-            return tuple(tensors[spelling].array.shape)
-    return None
 
 
 def indices(tensors: dict[str, TensorRef], pattern: str) -> list[int]:
