@@ -66,6 +66,21 @@ def test_a_registered_toy_family_converts(toy_registered, tmp_path, spelling):
     assert result.plan.dropped == [("toy.optimizer.step", "training_state")]
 
 
+def test_a_family_brings_its_own_container_reader(toy_registered, tmp_path):
+    """A family's ContainerReader opens a container the built-in reader does not know (as a FAISS
+    index family will): the same tensors convert to the same weights as from the torch file."""
+    state = write_toy(tmp_path / "toy.pt")
+    toy_family.write_toy_container(tmp_path / "toy.toybin", state)
+    from_torch = convert_model(tmp_path / "toy.pt", "ios", tmp_path / "a", dtype="fp32")
+    from_own = convert_model(tmp_path / "toy.toybin", "ios", tmp_path / "b", dtype="fp32")
+    assert from_own.loaded.container == "toy-binary"
+    first, second = load_output(from_torch.weights_path), load_output(from_own.weights_path)
+    assert first.keys() == second.keys() and all(np.array_equal(first[k], second[k]) for k in first)
+    unregister_family("toy")
+    with pytest.raises(RvcConvertError, match="not a model file"):  # without the family, nobody reads it
+        convert_model(tmp_path / "toy.toybin", dry_run=True)
+
+
 def test_a_registered_toy_family_inspects_through_the_cli(toy_registered, tmp_path, capsys):
     """`rvc-convert inspect` prints the toy's own model line and its evidence; --json carries its plan."""
     write_toy(tmp_path / "toy.pt")

@@ -1,23 +1,54 @@
 """A toy model family: tests/test_toy_family.py registers ToyFamily (register_family) for its tests only.
 
 A toy file is a state dict of `toy.*` tensors: `toy.proj` (Linear in -> width) and `toy.conv`
-(weight-normed Conv1d width -> width, kernel K). Its runtime is `forward` below, in numpy.
+(weight-normed Conv1d width -> width, kernel K), saved by torch, or the same tensors in the toy's
+own container (`TOY_MAGIC`, a JSON header, raw float32 data), which the family reads itself. Its
+runtime is `forward` below, in numpy.
 """
 
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rvc_convert.errors import CorruptFileError
 from rvc_convert.families import Family, ModelInfo, Recognised
-from rvc_convert.reader import read_model_file
+from rvc_convert.reader import ContainerReader, LoadedFile, read_model_file
 from rvc_convert.reports import Check
 from rvc_convert.safe_pickle import TensorRef
 
 PACK = Path(__file__).resolve().parent / "toy.yaml"
+TOY_MAGIC = b"TOYBIN01"
+MAX_HEADER = 1 << 16
+
+
+def write_toy_container(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """TOY_MAGIC, a little-endian u32 header length, a JSON header {name: shape}, then float32 data in header order."""
+    header = json.dumps({name: list(a.shape) for name, a in arrays.items()}).encode()
+    data = b"".join(np.ascontiguousarray(a, dtype="<f4").tobytes() for a in arrays.values())
+    path.write_bytes(TOY_MAGIC + struct.pack("<I", len(header)) + header + data)
+
+
+def _read_toy_container(path: Path, size: int) -> LoadedFile:
+    raw = path.read_bytes()
+    (length,) = struct.unpack("<I", raw[8:12])
+    if length > MAX_HEADER or 12 + length > size:
+        raise CorruptFileError(f"{path}: toy header of {length} bytes does not fit the file")
+    offset, tensors = 12 + length, {}
+    for name, shape in json.loads(raw[12 : 12 + length]).items():
+        count = int(np.prod(shape))
+        if offset + 4 * count > size:
+            raise CorruptFileError(f"{path}: {name} runs past the end of the file")
+        tensors[name] = TensorRef(np.frombuffer(raw, "<f4", count, offset).reshape(shape), "float32")
+        offset += 4 * count
+    return LoadedFile(path, "toy-binary", tensors, path, size)
+
+
+TOY_READER = ContainerReader("toy-binary", lambda path, head: head.startswith(TOY_MAGIC), _read_toy_container)
 
 
 def expected_tensors(config: dict[str, int]) -> dict[str, tuple[int, ...]]:
@@ -43,6 +74,7 @@ class ToyFamily(Family):
     name = "toy"
     title = "toy models (tests only)"
     rule_packs = {"toy": PACK}
+    readers = (TOY_READER,)
 
     def recognise(self, loaded) -> Recognised | None:
         root = loaded.root
