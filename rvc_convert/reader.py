@@ -20,7 +20,7 @@ import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -86,6 +86,20 @@ class LoadedFile:
         if self._sha256 is None:
             self._sha256 = file_sha256(self.hashed_path)
         return self._sha256
+
+
+@dataclass(frozen=True)
+class ContainerReader:
+    """A reader a model family contributes for a container of its own (e.g. a FAISS `.index`).
+
+    `claims` sees the path and the file's first 16 bytes and must claim only its own magic; it is
+    asked before the built-in formats. `read` gets the path and its size and returns a LoadedFile
+    (tensors as TensorRef), raising only RvcConvertError subclasses for bad input.
+    """
+
+    container: str
+    claims: Callable[[Path, bytes], bool]
+    read: Callable[[Path, int], "LoadedFile"]
 
 
 def file_sha256(path: Path) -> str:
@@ -221,10 +235,12 @@ def iter_tensors(obj: Any, prefix: str = "") -> Iterator[tuple[str, TensorRef]]:
             yield (f"{prefix}.{name}" if prefix and name else prefix or name), leaf
 
 
-def read_model_file(path: str | os.PathLike) -> LoadedFile:
-    """Open any supported model file or folder. Raises only RvcConvertError subclasses."""
+def read_model_file(path: str | os.PathLike, readers: Sequence[ContainerReader] = ()) -> LoadedFile:
+    """Open any supported model file or folder. Raises only RvcConvertError subclasses.
+
+    `readers`: containers that model families add (rvc_convert.families.container_readers())."""
     try:
-        return _read_model_file(Path(path))
+        return _read_model_file(Path(path), readers)
     except RvcConvertError:
         raise
     except RecursionError:
@@ -235,7 +251,7 @@ def read_model_file(path: str | os.PathLike) -> LoadedFile:
         raise CorruptFileError(f"{path}: malformed file ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
-def _read_model_file(path: Path) -> LoadedFile:
+def _read_model_file(path: Path, readers: Sequence[ContainerReader] = ()) -> LoadedFile:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -244,10 +260,10 @@ def _read_model_file(path: Path) -> LoadedFile:
         raise InputIOError(f"{path}: cannot read ({exc.strerror})") from None
     if stat.S_ISDIR(mode):
         return _read_hf_folder(path)
-    return _read_file(path)
+    return _read_file(path, readers)
 
 
-def _read_file(path: Path) -> LoadedFile:
+def _read_file(path: Path, readers: Sequence[ContainerReader] = ()) -> LoadedFile:
     """One regular file, opened once (non-blocking): its container is told by its first bytes."""
     with open_regular(path) as handle:
         size = os.fstat(handle.fileno()).st_size
@@ -255,6 +271,9 @@ def _read_file(path: Path) -> LoadedFile:
             raise CorruptFileError(f"{path}: the file is empty (0 bytes): re-download or re-export it")
         head = handle.read(16)
         handle.seek(0)
+        for reader in readers:  # a family's own container: checked regular above, read by the family
+            if reader.claims(path, head):
+                return reader.read(path, size)
         if head.startswith(b"PK"):
             return _read_zip(path, handle, size)
         if head.startswith(b"\x80") and b"\x8a\x0a" in head[:4]:
