@@ -13,7 +13,8 @@ import sys
 import typer
 
 from .commands import app, load_commands
-from .commands.app import CLICK_USAGE_EXIT, CommandExit, emit_json
+from .commands.app import CLICK_USAGE_EXIT, CommandExit, emit_json, json_emitted
+from .commands.display import printable
 from .errors import EXIT_CODES, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, RvcConvertError
 
 DEFAULT_COMMAND = "convert"
@@ -57,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report_error(argv: list[str], kind: str, message: str, code: int) -> None:
-    typer.echo(f"rvc-convert: error: {message}", err=True)
-    if _wants_json(argv):
+    typer.echo(f"rvc-convert: error: {printable(message)}", err=True)
+    if _wants_json(argv) and not json_emitted():  # one JSON document per run: a report already printed says it all
         emit_json({"schema": "rvc-convert/error/1", "ok": False, "error": {"kind": kind, "message": message, "exit_code": code, "meaning": EXIT_CODES.get(code, "")}})
 
 

@@ -3,7 +3,6 @@ past click, the --target / --dtype choices, JSON output. A leaf: it imports no c
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import Enum
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import typer
 
 from .. import __version__
+from ..reports import json_text
 
 CLICK_USAGE_EXIT = 2  # what click exits with on a usage error
 
@@ -50,8 +50,19 @@ class Dtype(str, Enum):
     fp32 = "fp32"
 
 
+_emitted = False
+
+
 def emit_json(document: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    """Print a command's one JSON document (standard JSON whatever a file put in it)."""
+    global _emitted
+    sys.stdout.write(json_text(document, indent=2, sort_keys=True) + "\n")
+    _emitted = True
+
+
+def json_emitted() -> bool:
+    """Whether this process already printed its JSON document (an error after it must not add a second)."""
+    return _emitted
 
 
 def _version_callback(value: bool) -> None:

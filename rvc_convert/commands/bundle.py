@@ -14,6 +14,7 @@ import typer
 from ..bundle.roles import shared_roles
 from ..errors import UsageError
 from .app import CommandExit, Dtype, Target, app, emit_json
+from .display import say
 
 
 def _bundle_help() -> str:
@@ -55,7 +56,7 @@ class ProgressLines:
 
     def __call__(self, event: dict[str, Any]) -> None:
         if event["event"] == "finished":
-            typer.echo(f"{event['status']:<7} {event['name']}" + (f"  {event['detail']}" if event["detail"] else ""))
+            say(f"{event['status']:<7} {event['name']}" + (f"  {event['detail']}" if event["detail"] else ""))
 
     def close(self) -> None:
         pass
@@ -127,16 +128,16 @@ def _progress_display(as_json: bool) -> Any:
 def _print_bundle_summary(report: dict[str, Any]) -> None:
     counts = report["counts"]
     manifest = report["manifest"]
-    typer.echo(f"\n{manifest['path']}: {manifest['assets']} asset(s), {'written' if manifest['written'] else 'unchanged'}")
-    typer.echo(f"{counts['built']} built, {counts['reused']} reused, {counts['failed']} failed")
+    say(f"\n{manifest['path']}: {manifest['assets']} asset(s), {'written' if manifest['written'] else 'unchanged'}")
+    say(f"{counts['built']} built, {counts['reused']} reused, {counts['failed']} failed")
     for asset in report["assets"]:
         if asset["status"] == "failed":
             error = asset["error"]
-            typer.echo(f"  FAILED  {asset['name']} ({asset['role']}, {asset['source']}): exit {error['exit_code']} ({error['meaning']}): {error['message']}")
+            say(f"  FAILED  {asset['name']} ({asset['role']}, {asset['source']}): exit {error['exit_code']} ({error['meaning']}): {error['message']}")
     for name in report["removed"]:
-        typer.echo(f"  removed {name}")
+        say(f"  removed {name}")
     for warning in report["warnings"]:
-        typer.echo(f"  warning {warning}")
+        say(f"  warning {warning}")
 
 
 def bundle_command(

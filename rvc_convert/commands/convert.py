@@ -9,7 +9,7 @@ import typer
 
 from ..errors import ValidationFailedError
 from .app import Dtype, Target, app, emit_json
-from .display import megabytes, print_checks, print_plan_summary
+from .display import megabytes, print_checks, print_plan_summary, say
 
 
 @app.command("convert")
@@ -54,10 +54,10 @@ def convert_command(
     else:
         print_plan_summary(plan, verbose_tensors=False)
         if dry_run:
-            typer.echo("  dry run    nothing written")
+            say("  dry run    nothing written")
         elif outputs:
-            typer.echo(f"  wrote      {result.weights_path} ({megabytes(result.weights_path.stat().st_size)})")
-            typer.echo(f"             {result.config_path}")
+            say(f"  wrote      {result.weights_path} ({megabytes(result.weights_path.stat().st_size)})")
+            say(f"             {result.config_path}")
         if report:
             print_checks(report)
     if report and not report.ok:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..errors import RulePackError, UnsupportedModelError
+from ..reports import json_safe
 from ..reader import ContainerReader, LoadedFile
 from ..resources import MAPPINGS_DIR
 from ..rules import RulePack, load_rule_pack
@@ -42,6 +43,11 @@ class ModelInfo:
     contradictions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     source_fields: dict[str, Any] = field(default_factory=dict)  # non-tensor top-level fields worth reporting
+
+    def __post_init__(self) -> None:
+        # Fields come from the file (a model's `info`, `epoch`): bytes, NaN, a 5,000-digit int, a
+        # 5 MB string. Reports print them, so they are made standard, bounded JSON data once, here.
+        self.source_fields = json_safe(self.source_fields)
 
     @property
     def variant(self) -> str:
@@ -195,7 +201,7 @@ def registered_families() -> list[Family]:
 def family_named(name: str) -> Family:
     _discover()
     if name not in _FAMILIES:
-        raise UnsupportedModelError(f"no model family {name!r} (known: {', '.join(sorted(_FAMILIES))})")
+        raise UnsupportedModelError(f"no model family {quote(name, 60)} (known: {', '.join(sorted(_FAMILIES))})")
     return _FAMILIES[name]
 
 
