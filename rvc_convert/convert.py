@@ -18,7 +18,7 @@ from .detect import CONVERTED_LAYOUT, detect
 from .errors import MappingError, UnsupportedModelError, UsageError
 from .families import ModelInfo, container_readers, family_named, load_family_rule_pack
 from .reader import LoadedFile, read_model_file
-from .rules import ConversionPlan, PlanEntry, plan_conversion
+from .rules import FLOAT_DTYPES, ConversionPlan, PlanEntry, plan_conversion
 from .transform import FP16_MAX, OUTPUT_DTYPES, materialise
 from .writer import TensorSpec, ensure_writable_dir, write_json, write_npz, write_safetensors
 
@@ -63,6 +63,9 @@ def build_plan(info: ModelInfo) -> ConversionPlan:
     problems = [f"{k} is missing" for k in sorted(set(wanted) - set(present))]
     problems += [f"{k} is not part of {info.variant}" for k in sorted(set(present) - set(wanted))]
     problems += [f"{k} is {list(present[k][0])}, expected {list(wanted[k])}" for k in sorted(set(wanted) & set(present)) if present[k][0] != wanted[k]]
+    kept = {rule.id for rule in pack.rules if rule.dtype == "keep"}
+    problems += [f"{e.target} is {present[e.target][1]}, where a float parameter belongs" for e in reference.entries
+                 if e.target in present and e.rule_id not in kept and present[e.target][1] not in FLOAT_DTYPES]
     if problems:
         raise MappingError(f"converted file does not match {info.variant}: {'; '.join(problems[:4])}{' …' if len(problems) > 4 else ''}")
     entries = [
@@ -74,7 +77,7 @@ def build_plan(info: ModelInfo) -> ConversionPlan:
 
 def default_output_dtype(plan: ConversionPlan) -> np.dtype:
     """The source's own float dtype (fp16 for exports, fp32 for training checkpoints)."""
-    floats = Counter(e.source_dtype for e in plan.entries if e.source_dtype in ("float16", "float32", "float64", "bfloat16") and not e.pinned_dtype)
+    floats = Counter(e.source_dtype for e in plan.entries if e.source_dtype in FLOAT_DTYPES and not e.pinned_dtype)
     if not floats:
         return np.dtype("float32")
     common = floats.most_common(1)[0][0]
@@ -84,7 +87,7 @@ def default_output_dtype(plan: ConversionPlan) -> np.dtype:
 def output_specs(plan: ConversionPlan, output_dtype: np.dtype) -> list[TensorSpec]:
     specs = []
     for entry in plan.entries:
-        is_float = entry.source_dtype in ("float16", "float32", "float64", "bfloat16")
+        is_float = entry.source_dtype in FLOAT_DTYPES
         dtype = np.dtype(entry.pinned_dtype) if entry.pinned_dtype else output_dtype if is_float else np.dtype(entry.source_dtype)
         specs.append(TensorSpec(entry.target, dtype, entry.target_shape))
     return specs

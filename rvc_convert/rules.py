@@ -24,6 +24,7 @@ from .errors import MappingError, RulePackError
 from .resources import MAPPINGS_DIR, schema_validator
 
 WEIGHT_NORM_SUFFIXES = {"_g": "g", "_v": "v"}
+FLOAT_DTYPES = ("float16", "float32", "float64", "bfloat16")  # what a parameter's source storage may be
 SAFE_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: same result, ~8x faster
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}]*)|([*/])(\d+))?\}")
 
@@ -366,10 +367,15 @@ def plan_conversion(
     # 3. Weight-norm groups must be complete; then check against the architecture's expected set.
     spellings: set[str] = set()
     problems: list[str] = []
+    not_float: list[str] = []
     entries: list[PlanEntry] = []
     present_fused: dict[str, str] = {}
     for target, group in groups.items():
         rule, roles = group["rule"], group["roles"]
+        # A parameter is a float; integer, bool, complex or text storage would convert to nonsense
+        # (a rule may declare `dtype: keep` for a tensor that is not a float parameter).
+        if rule.dtype != "keep":
+            not_float += [f"{key} is {tensors[key][1]}" for key in sorted(roles.values()) if tensors[key][1] not in FLOAT_DTYPES]
         if set(roles) == {"g", "v"}:
             spellings.add("parametrizations" if any(k.endswith(".original0") for k in roles.values()) else "classic")
         elif set(roles) == {"w"}:
@@ -407,6 +413,11 @@ def plan_conversion(
                 pinned_dtype=None if rule.dtype in (None, "keep") else rule.dtype,
                 weight_norm_axis=kind.weight_norm_axis if "g" in roles else None,
             )
+        )
+    if not_float:
+        raise MappingError(
+            f"{variant}: {_summarise(not_float)}, where a float parameter belongs: the file is damaged or forged (re-export it)",
+            finding="non_float_parameter",
         )
     if expected is not None:
         for fused_key, shape in expected.items():

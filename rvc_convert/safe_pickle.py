@@ -33,6 +33,9 @@ STORAGE_DTYPES: dict[str, tuple[str, str]] = {
     "CharStorage": ("i1", "int8"),
     "ByteStorage": ("u1", "uint8"),
     "BoolStorage": ("?", "bool"),
+    # Complex storages read as what they are; planning refuses them where a float parameter belongs.
+    "ComplexFloatStorage": ("<c8", "complex64"),
+    "ComplexDoubleStorage": ("<c16", "complex128"),
 }
 
 # Largest tensor rank and element count we accept: far beyond any RVC model, small enough that a
