@@ -16,6 +16,7 @@ from .commands import app, load_commands
 from .commands.app import CLICK_USAGE_EXIT, CommandExit, emit_json, json_emitted
 from .commands.display import printable
 from .errors import EXIT_CODES, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, RvcConvertError
+from .lifecycle import Terminated, install_termination_handlers
 
 DEFAULT_COMMAND = "convert"
 
@@ -49,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         code = 130
         typer.echo("rvc-convert: interrupted", err=True)
+    except Terminated as exc:  # SIGTERM/SIGHUP: every staging folder is gone by now (finally blocks ran)
+        code = 128 + exc.signum
+        typer.echo(f"rvc-convert: terminated by signal {exc.signum}; its staging folder was removed, nothing half-published", err=True)
     except Exception as exc:  # a bug in rvc-convert, not in the user's input: still one line, no partial output
         code = EXIT_INTERNAL
         if os.environ.get("RVC_CONVERT_DEBUG"):
@@ -64,6 +68,7 @@ def _report_error(argv: list[str], kind: str, message: str, code: int) -> None:
 
 
 def entry_point() -> None:
+    install_termination_handlers()  # the program's own process only (not a caller of main())
     sys.exit(main())
 
 

@@ -20,9 +20,13 @@ from .families import ModelInfo, container_readers, family_named, load_family_ru
 from .reader import LoadedFile, read_model_file
 from .rules import FLOAT_DTYPES, ConversionPlan, PlanEntry, plan_conversion
 from .transform import FP16_MAX, OUTPUT_DTYPES, materialise
+from .lifecycle import fault_point
+from .publish import check_destinations, publish, staging_folder, write_failure
+from .safe_pickle import quote
 from .writer import TensorSpec, ensure_writable_dir, write_json, write_npz, write_safetensors
 
 TARGETS = {"ios": ".safetensors", "mlx": ".npz"}
+MAX_FILE_NAME = 255  # bytes in one file name on Linux, macOS and Windows file systems
 
 
 @dataclass
@@ -142,13 +146,8 @@ def convert_model(
         return result
 
     out_dir = Path(out_dir) if out_dir is not None else source.parent
-    stem = name or (source.name if source.is_dir() else source.stem)
-    if not stem or stem.startswith(".") or any(c in stem for c in "/\\\0"):
-        raise UsageError(f"output name {stem!r} is not a plain file name: it must not contain path separators or start with '.'")
-    weights_path = out_dir / f"{stem}{TARGETS[target]}"
-    config_path = out_dir / f"{stem}.json"
-    if weights_path.resolve() == source.resolve():
-        raise UsageError(f"the output {weights_path} would overwrite the input; pass -o with another folder")
+    weights_path, config_path = output_paths(source, target, out_dir, name)
+    check_destinations(source, [weights_path, config_path])
     ensure_writable_dir(out_dir)
 
     specs = output_specs(plan, output_dtype)
@@ -174,15 +173,32 @@ def convert_model(
         return array.astype(spec.dtype, copy=False)
 
     writer = write_safetensors if target == "ios" else write_npz
-    with np.errstate(over="ignore"):
-        writer(weights_path, specs, produce, metadata)
-    try:
-        write_json(config_path, sidecar_config(info))
-    except BaseException:
-        weights_path.unlink(missing_ok=True)  # a weights file without its config is a partial output
-        raise
+    # Both files are written into a staging folder and published together: a failed write leaves
+    # any previous pair untouched, a crash never leaves weights without their config.
+    with staging_folder(out_dir) as folder:
+        staged_weights, staged_config = folder / weights_path.name, folder / config_path.name
+        try:
+            with np.errstate(over="ignore"):
+                writer(staged_weights, specs, produce, metadata)
+            fault_point("write-config")
+            write_json(staged_config, sidecar_config(info))
+        except OSError as exc:
+            raise write_failure(out_dir, exc, f"{weights_path.name} / {config_path.name}") from None
+        publish([(staged_weights, weights_path), (staged_config, config_path)], out_dir, folder)
     result.weights_path, result.config_path = weights_path, config_path
     return result
+
+
+def output_paths(source: str | Path, target: str, out_dir: Path, name: str | None) -> tuple[Path, Path]:
+    """`<out_dir>/<stem>.<ext>` and `<out_dir>/<stem>.json`; the stem is `name` or the model's."""
+    source = Path(source)
+    stem = name or (source.name if source.is_dir() else source.stem)
+    if not stem or stem.startswith(".") or any(c in stem for c in "/\\\0"):
+        raise UsageError(f"output name {quote(stem, 80)} is not a plain file name: it must not contain path separators or start with '.'")
+    weights = f"{stem}{TARGETS[target]}"
+    if len(weights.encode("utf-8", "surrogateescape")) > MAX_FILE_NAME:
+        raise UsageError(f"the output name {quote(weights, 80)} is longer than a file name may be ({MAX_FILE_NAME} bytes); pass --name with a shorter stem")
+    return out_dir / weights, out_dir / f"{stem}.json"
 
 
 def describe_plan(result: ConversionResult) -> dict[str, Any]:

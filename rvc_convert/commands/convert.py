@@ -30,13 +30,13 @@ def convert_command(
     from ..convert import convert_model, describe_plan
 
     report = None
-    if validate and not dry_run:
+    if dry_run:
+        result = convert_model(model, target.value, output, dtype.value if dtype else None, name, dry_run)
+    else:
         from ..staging import convert_and_publish
 
-        staged = convert_and_publish(model, target.value, output, dtype.value if dtype else None, name)
+        staged = convert_and_publish(model, target.value, output, dtype.value if dtype else None, name, check=validate)
         result, report = staged.result, staged.report
-    else:
-        result = convert_model(model, target.value, output, dtype.value if dtype else None, name, dry_run)
     plan = describe_plan(result)
     outputs = [str(p) for p in (result.weights_path, result.config_path) if p]
     if as_json:
