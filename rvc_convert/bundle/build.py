@@ -13,12 +13,13 @@ changes exactly when its bytes do, which is what makes the update atomic without
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .. import __version__
 from ..errors import EXIT_UNSUPPORTED, InputIOError
@@ -134,6 +135,16 @@ def _exit_code(outcomes: list[AssetOutcome]) -> int:
     return failed[0].error.exit_code if failed else 0
 
 
+@contextlib.contextmanager
+def _staging_removed(staging: Path) -> Iterator[None]:
+    """The job staging folder goes however the run ends (SIGTERM and Ctrl-C included); what a
+    killed run leaves, the next run's recovery removes."""
+    try:
+        yield
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def build_bundle(spec: BundleSpec, out_dir: str | Path, jobs: int | None = None, force: bool = False, on_event: EventSink | None = None) -> dict[str, Any]:
     """Build (or update) the bundle in out_dir; returns the run report (schemas/bundle_report.schema.json).
 
@@ -143,7 +154,7 @@ def build_bundle(spec: BundleSpec, out_dir: str | Path, jobs: int | None = None,
     sink: EventSink = on_event or (lambda event: None)
     ensure_writable_dir(out_dir)
     warnings: list[str] = []
-    with folder_lock(out_dir):
+    with folder_lock(out_dir), _staging_removed(out_dir / STAGING_DIR):
         removed = recover_interrupted_run(out_dir, warnings)
         previous = previous_manifest(out_dir, warnings)
         plans = [plan_asset(asset, spec, previous, out_dir, force) for asset in spec.assets]
@@ -175,7 +186,6 @@ def build_bundle(spec: BundleSpec, out_dir: str | Path, jobs: int | None = None,
         check_manifest(manifest)  # a manifest that fails its own schema is a bug: never write it
         previous_names = manifest_file_names(previous) if previous else set()
         written, cleaned = commit_bundle(out_dir, manifest, placements, previous_names)
-        shutil.rmtree(out_dir / STAGING_DIR, ignore_errors=True)
     code = _exit_code(outcomes)
     counts = {status: sum(o.status == status for o in outcomes) for status in ("built", "reused", "failed")}
     return {
