@@ -3,8 +3,9 @@ turn outcomes into manifest entries, and commit the folder atomically (transacti
 
 Every asset's source is hashed first (a folder: the hash of its `sha256  relpath` listing). An
 asset is reused, not even re-read, when the previous manifest lists it under the same name and
-role with the same source sha256, converter version, target and dtype flag, its rule pack still
-hashes to the recorded rules hash, and its files in the folder still have their recorded sha256.
+role with the same source sha256, output-format revision (rvc_convert.OUTPUT_FORMAT_REVISION, not
+the version string), target and dtype flag, its rule pack (with the layout table) still hashes to
+the recorded rules hash, and its files in the folder still have their recorded sha256.
 Everything else becomes a job, keyed by (source sha256, target, dtype) so a source used twice is
 converted once. A failing asset is reported with its exit class and left out of the manifest; the
 others still build. Files are named `<name>.<first 12 hex of their sha256>.<ext>`: a file's name

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import jsonschema
 
-from .. import __version__
+from .. import OUTPUT_FORMAT_REVISION, __version__
 from ..convert import TARGETS
 from ..errors import CorruptFileError, InputIOError, RvcConvertError
 from ..reports import ValidationReport
@@ -71,7 +71,7 @@ def build_manifest(target: str, dtype: str | None, entries: list[dict[str, Any]]
     manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "format_version": MANIFEST_FORMAT_VERSION,
-        "converter": {"name": "rvc-convert", "version": __version__},
+        "converter": {"name": "rvc-convert", "version": __version__, "output_format_revision": OUTPUT_FORMAT_REVISION},
         "target": target,
         "container": TARGETS[target].lstrip("."),
         "dtype": dtype,

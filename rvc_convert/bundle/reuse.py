@@ -8,7 +8,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .. import OUTPUT_FORMAT_REVISION
 from ..errors import RvcConvertError
 from ..families import load_family_rule_pack
 from ..reader import file_sha256
@@ -41,7 +41,10 @@ def rules_sha256(rule_pack: str) -> str:
 
 def reusable_entry(asset: AssetSpec, digest: str, previous: dict[str, Any] | None, target: str, dtype: str | None, out_dir: Path) -> dict[str, Any] | None:
     """The previous manifest's entry for this asset when nothing that shapes its files changed and they are intact."""
-    if previous is None or previous["converter"]["version"] != __version__ or previous["target"] != target or previous["dtype"] != dtype:
+    # Keyed on what shapes the bytes, not the version string: the output-format revision (bumped by
+    # tests/test_output_hashes.py whenever a conversion's bytes change) and, below, the rule pack's
+    # hash (of the pack and the layout table together).
+    if previous is None or previous["converter"].get("output_format_revision") != OUTPUT_FORMAT_REVISION or previous["target"] != target or previous["dtype"] != dtype:
         return None
     entry = next((e for e in manifest_assets(previous) if e["role"] == asset.role and e["name"] == asset.name), None)
     if entry is None or entry["source"]["sha256"] != digest:

@@ -41,7 +41,7 @@ bundle.yaml (schemas/bundle.schema.json; paths relative to the file):
     - models/choir/*.pth       # a glob: one voice per file
 
 Files are named <name>.<sha256 prefix>.<ext>; the app finds them through manifest.json. A rerun
-converts only what changed (source, rules, converter version, target, dtype, name) or --force;
+converts only what changed (source, rules, output format revision, target, dtype, name) or --force;
 unchanged assets are reused after their files' hashes are checked. A failing voice is reported and
 the others still build. The folder is updated atomically: a run killed at any point leaves the
 previous manifest and all its files intact, and the next run completes.
