@@ -110,6 +110,19 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def read_text_file(path: Path, limit: int, what: str = "file") -> str:
+    """A small text file from a user or a folder (a bundle spec, a manifest, a journal): a regular
+    file only (never waits on a FIFO), at most `limit` bytes, UTF-8."""
+    with open_regular(Path(path)) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise UnsafeInputError(f"{path}: a {what} of more than {limit} bytes: refusing")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorruptFileError(f"{path}: the {what} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
 _FILE_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
                (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
 
@@ -663,9 +676,15 @@ def _read_config_json(file: Path) -> Any:
         raise CorruptFileError(f"{file}: not valid JSON ({quote(str(exc))})") from None
 
 
+def hf_folder_members(path: Path) -> dict[str, Path | None]:
+    """The files of a model folder rvc-convert reads (weights and configs), checked (no link out of
+    the folder, regular files only); None for those absent. Nothing else in the folder is touched."""
+    return {name: _folder_member(path, name) for name in HF_WEIGHT_FILES + HF_CONFIG_FILES}
+
+
 def _read_hf_folder(path: Path) -> LoadedFile:
     """A transformers model folder: config.json plus model.safetensors or pytorch_model.bin."""
-    members = {name: _folder_member(path, name) for name in HF_WEIGHT_FILES + HF_CONFIG_FILES}
+    members = hf_folder_members(path)
     weights = next((members[name] for name in HF_WEIGHT_FILES if members[name] is not None), None)
     if weights is None:
         raise UnsupportedModelError(f"{path}: a folder without {' or '.join(HF_WEIGHT_FILES)}; point at a model file or a Hugging Face model folder")

@@ -1,7 +1,7 @@
 """Building (or updating) a bundle: hash every source, decide reuse or a job per asset, run the jobs,
 turn outcomes into manifest entries, and commit the folder atomically (transaction.py).
 
-Every asset's source is hashed first (a folder: the hash of its `sha256  relpath` listing). An
+Every asset's source is hashed first (a folder: of the `sha256  name` listing of the files read from it). An
 asset is reused, not even re-read, when the previous manifest lists it under the same name and
 role with the same source sha256, output-format revision (rvc_convert.OUTPUT_FORMAT_REVISION, not
 the version string), target and dtype flag, its rule pack (with the layout table) still hashes to
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .. import __version__
-from ..errors import EXIT_UNSUPPORTED, InputIOError
+from ..errors import EXIT_UNSUPPORTED, InputIOError, RvcConvertError
 from ..writer import ensure_writable_dir
 from .manifest import MANIFEST_NAME, build_manifest, check_manifest, manifest_file_names, previous_manifest
 from .records import AssetOutcome, AssetPlan, AssetRecord, AssetSpec, BundleSpec, Failure, Job, JobOutcome, Placement
@@ -52,6 +52,9 @@ def plan_asset(asset: AssetSpec, spec: BundleSpec, previous: dict[str, Any] | No
             digest = source_sha256(path)
         except OSError as exc:
             plan.error = Failure("io", f"{path} ({asset.where}): cannot read ({exc.strerror or exc})", InputIOError.exit_code)
+            return plan
+        except RvcConvertError as exc:  # not a regular file, a link out of a model folder
+            plan.error = Failure.of(exc)
             return plan
         if what == "source":
             plan.digest = digest

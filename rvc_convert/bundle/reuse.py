@@ -11,16 +11,18 @@ from typing import Any
 from .. import OUTPUT_FORMAT_REVISION
 from ..errors import RvcConvertError
 from ..families import load_family_rule_pack
-from ..reader import file_sha256
+from ..reader import file_sha256, hf_folder_members
 from .manifest import manifest_assets
 from .records import AssetSpec
 
 
 def source_sha256(path: Path) -> str:
-    """sha256 of a file; of a folder (a Hugging Face model), of its `sha256  relpath` listing, so any file changing counts."""
+    """sha256 of a file; of a folder (a Hugging Face model), of the `sha256  name` listing of the
+    files the reader takes from it (weights and configs, checked as the reader checks them: no
+    link out of the folder, no FIFO), so any of them changing counts and nothing else is read."""
     if path.is_dir():
-        files = sorted((p for p in path.rglob("*") if p.is_file()), key=lambda p: p.relative_to(path).as_posix())
-        listing = "".join(f"{file_sha256(p)}  {p.relative_to(path).as_posix()}\n" for p in files)
+        members = sorted((name, member) for name, member in hf_folder_members(path).items() if member is not None)
+        listing = "".join(f"{file_sha256(member)}  {name}\n" for name, member in members)
         return hashlib.sha256(listing.encode("utf-8")).hexdigest()
     return file_sha256(path)
 
