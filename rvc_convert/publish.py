@@ -163,7 +163,7 @@ def publish(pairs: list[tuple[Path, Path]], final_dir: Path, folder: Path) -> No
                 backup = previous / final.name
                 try:
                     os.link(final, backup, follow_symlinks=False)
-                except OSError:  # a file system without hard links
+                except (OSError, NotImplementedError):  # a file system (or OS) without hard links of links
                     shutil.copy2(final, backup, follow_symlinks=False)
                 backups[final] = backup
         journal = folder / JOURNAL_NAME
