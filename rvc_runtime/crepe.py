@@ -39,7 +39,8 @@ CENTS_OFFSET = 1997.3794084376191  # cents of bin 0 (31.7 Hz)
 CENTS_PER_BIN = 20.0
 DECODERS = ("viterbi", "weighted_argmax", "argmax")
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # what the Viterbi adds before each log
-COMPUTE_BATCH = 64  # frames per network call: bounds memory (layer 1 of `full` is 1 MiB per frame)
+TAP_SUM_MIN_CHANNELS = 512  # conv_time: tap-sum from this many input channels, MLX's conv1d below
+BATCH_BYTES = 128 << 20  # frames per network call: layer 1's output (256 x width floats a frame) stays under this
 
 # RVC's and Applio's "crepe" f0 method: torchcrepe.predict(audio, 16000, 160, 50, 1100,
 # batch_size=512, return_periodicity=True) (Viterbi), then the filters and the periodicity gate.
@@ -213,18 +214,14 @@ class BatchNorm(nn.Module):
 def conv_time(x: mx.array, weight: mx.array, stride: int) -> mx.array:
     """Valid 1-D convolution of (B, T, I) with weight (O, k, I) at `stride`.
 
-    One input channel (layer 1): gather each output's k samples, one matmul. Otherwise (stride 1) a
-    tap-sum: the batch is flattened over time so that tap j of output row r reads flat row r + j,
-    one matmul of a contiguous slice per tap; rows straddling two frames are computed and cropped
-    (MLX's CPU conv1d is ~1.6x slower at these shapes)."""
+    MLX's conv1d, except for wide inputs (full CREPE's layer 2: 1024 channels) at stride 1, where a
+    tap-sum is ~1.3x faster on CPU: the batch is flattened over time so that tap j of output row r
+    reads flat row r + j, one matmul of a contiguous slice per tap; rows straddling two frames are
+    computed and cropped. Narrower layers are 2-60x faster in conv1d (benchmarks/bench_pitch.py)."""
     b, t, i = x.shape
     o, k, _ = weight.shape
-    out_len = (t - k) // stride + 1
-    if i == 1:
-        starts = mx.arange(out_len)[:, None] * stride + mx.arange(k)[None, :]
-        return x[:, :, 0][:, starts] @ weight[:, :, 0].T
-    if stride != 1:
-        raise ValueError("CREPE's multi-channel convolutions have stride 1")
+    if i < TAP_SUM_MIN_CHANNELS or stride != 1:
+        return mx.conv1d(x, weight, stride=stride)
     flat = x.reshape(b * t, i)
     rows = b * t - (k - 1)
     taps = weight.transpose(1, 2, 0)  # (k, I, O)
@@ -232,7 +229,7 @@ def conv_time(x: mx.array, weight: mx.array, stride: int) -> mx.array:
     for j in range(k):
         part = flat[j : j + rows]
         out = part @ taps[j] if out is None else mx.addmm(out, part, taps[j])
-    return mx.pad(out, [(0, k - 1), (0, 0)]).reshape(b, t, o)[:, :out_len]
+    return mx.pad(out, [(0, k - 1), (0, 0)]).reshape(b, t, o)[:, : t - k + 1]
 
 
 class ConvLayer(nn.Module):
@@ -289,13 +286,13 @@ class CREPE(nn.Module):
         logits = self.classifier(x.reshape(x.shape[0], -1))  # time-major flatten: t · C + c
         return np.array(mx.sigmoid(logits.astype(mx.float32)))
 
-    def probabilities(self, audio: np.ndarray, batch_frames: int = COMPUTE_BATCH) -> np.ndarray:
-        """(1 + len // 160, 360) float32 probabilities of 16 kHz mono audio."""
+    def probabilities(self, audio: np.ndarray, batch_frames: int | None = None) -> np.ndarray:
+        """(1 + len // 160, 360) float32 probabilities of 16 kHz mono audio, `batch_frames` frames
+        per network call (default: as many as keep layer 1's output under 128 MiB, 128 for full)."""
         window, hop = self.config["window"], self.config["hop_length"]
         total = 1 + np.asarray(audio).size // hop
-        return np.concatenate(
-            [self.forward_frames(normalized_frames(audio, window, hop, start, batch_frames)) for start in range(0, total, batch_frames)]
-        )
+        batch = batch_frames or max(1, BATCH_BYTES // (4 * (window // 4) * self.config["channels"][0]))
+        return np.concatenate([self.forward_frames(normalized_frames(audio, window, hop, start, batch)) for start in range(0, total, batch)])
 
     def predict(
         self, audio: np.ndarray, fmin: float = RVC_FMIN, fmax: float = RVC_FMAX, decoder: str = "viterbi", chunk: int = RVC_DECODE_CHUNK
