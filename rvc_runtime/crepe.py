@@ -40,7 +40,7 @@ CENTS_PER_BIN = 20.0
 DECODERS = ("viterbi", "weighted_argmax", "argmax")
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # what the Viterbi adds before each log
 TAP_SUM_MIN_CHANNELS = 512  # conv_time: tap-sum from this many input channels, MLX's conv1d below
-BATCH_BYTES = 128 << 20  # frames per network call: layer 1's output (256 x width floats a frame) stays under this
+BATCH_BYTES = 256 << 20  # frames per network call: the largest per-layer temporary stays under this
 
 # RVC's and Applio's "crepe" f0 method: torchcrepe.predict(audio, 16000, 160, 50, 1100,
 # batch_size=512, return_periodicity=True) (Viterbi), then the filters and the periodicity gate.
@@ -286,12 +286,24 @@ class CREPE(nn.Module):
         logits = self.classifier(x.reshape(x.shape[0], -1))  # time-major flatten: t · C + c
         return np.array(mx.sigmoid(logits.astype(mx.float32)))
 
+    def frames_per_batch(self) -> int:
+        """Frames per network call such that no layer's temporary exceeds BATCH_BYTES: MLX's CPU conv1d
+        unfolds its input (out_len x k x in_channels floats a frame); the tap-sum only holds outputs."""
+        length, largest = self.config["window"], 0
+        for layer, (kernel, stride, (before, after)) in zip(self.layers, zip(self.config["kernel_sizes"], self.config["strides"], self.config["paddings"])):
+            out_len = (length + before + after - kernel) // stride + 1
+            out_channels, _, _, in_channels = layer.conv.weight.shape
+            unfolded = 0 if in_channels >= TAP_SUM_MIN_CHANNELS and stride == 1 else out_len * kernel * in_channels
+            largest = max(largest, 4 * max(unfolded, out_len * out_channels))
+            length = out_len // 2
+        return max(1, BATCH_BYTES // largest)
+
     def probabilities(self, audio: np.ndarray, batch_frames: int | None = None) -> np.ndarray:
-        """(1 + len // 160, 360) float32 probabilities of 16 kHz mono audio, `batch_frames` frames
-        per network call (default: as many as keep layer 1's output under 128 MiB, 128 for full)."""
+        """(1 + len // 160, 360) float32 probabilities of 16 kHz mono audio, `batch_frames` frames per
+        network call (default: frames_per_batch())."""
         window, hop = self.config["window"], self.config["hop_length"]
         total = 1 + np.asarray(audio).size // hop
-        batch = batch_frames or max(1, BATCH_BYTES // (4 * (window // 4) * self.config["channels"][0]))
+        batch = batch_frames or self.frames_per_batch()
         return np.concatenate([self.forward_frames(normalized_frames(audio, window, hop, start, batch)) for start in range(0, total, batch)])
 
     def predict(
