@@ -39,7 +39,8 @@ CENTS_OFFSET = 1997.3794084376191  # cents of bin 0 (31.7 Hz)
 CENTS_PER_BIN = 20.0
 DECODERS = ("viterbi", "weighted_argmax", "argmax")
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # what the Viterbi adds before each log
-TAP_SUM_MIN_CHANNELS = 512  # conv_time: tap-sum from this many input channels, MLX's conv1d below
+TAP_SUM_MIN_CHANNELS = 512  # conv_strategy: tap-sum from this many input channels
+SHIFT_MAX_OUT_CHANNELS = 32  # conv_strategy: all taps in one matmul for outputs this narrow
 BATCH_BYTES = 256 << 20  # frames per network call: the largest per-layer temporary stays under this
 
 # RVC's and Applio's "crepe" f0 method: torchcrepe.predict(audio, 16000, 160, 50, 1100,
@@ -211,24 +212,44 @@ class BatchNorm(nn.Module):
         return x * scale + (self.bias - self.running_mean * scale)
 
 
-def conv_time(x: mx.array, weight: mx.array, stride: int) -> mx.array:
-    """Valid 1-D convolution of (B, T, I) with weight (O, k, I) at `stride`.
+def conv_strategy(in_channels: int, out_channels: int, stride: int) -> str:
+    """How conv_time computes a layer, by shape (measured with benchmarks/bench_pitch.py on a 2-core
+    x86_64 CPU, against MLX's conv1d): 'taps' for wide inputs (full's 1024 -> 128: ~1.2x faster),
+    'shift' for narrow outputs of wider inputs (tiny's 128 -> 16: ~3x), 'conv1d' otherwise."""
+    if stride != 1:
+        return "conv1d"
+    if in_channels >= TAP_SUM_MIN_CHANNELS:
+        return "taps"
+    if out_channels <= SHIFT_MAX_OUT_CHANNELS and in_channels >= 4 * out_channels:
+        return "shift"
+    return "conv1d"
 
-    MLX's conv1d, except for wide inputs (full CREPE's layer 2: 1024 channels) at stride 1, where a
-    tap-sum is ~1.3x faster on CPU: the batch is flattened over time so that tap j of output row r
-    reads flat row r + j, one matmul of a contiguous slice per tap; rows straddling two frames are
-    computed and cropped. Narrower layers are 2-60x faster in conv1d (benchmarks/bench_pitch.py)."""
+
+def conv_time(x: mx.array, weight: mx.array, stride: int) -> mx.array:
+    """Valid 1-D convolution of (B, T, I) with weight (O, k, I) at `stride` (see conv_strategy).
+
+    Both hand-made forms flatten the batch over time, so that tap j of output row r reads input row
+    r + j; rows straddling two frames are computed and cropped.
+    'taps':  one matmul (rows, I) @ (I, O) per tap of a contiguous slice, accumulated with addmm.
+    'shift': one matmul (rows, I) @ (I, k·O) for every tap at once, then the k shifted (rows, O)
+             slices summed."""
     b, t, i = x.shape
     o, k, _ = weight.shape
-    if i < TAP_SUM_MIN_CHANNELS or stride != 1:
+    strategy = conv_strategy(i, o, stride)
+    if strategy == "conv1d":
         return mx.conv1d(x, weight, stride=stride)
     flat = x.reshape(b * t, i)
     rows = b * t - (k - 1)
-    taps = weight.transpose(1, 2, 0)  # (k, I, O)
-    out = None
-    for j in range(k):
-        part = flat[j : j + rows]
-        out = part @ taps[j] if out is None else mx.addmm(out, part, taps[j])
+    if strategy == "taps":
+        taps = weight.transpose(1, 2, 0)  # (k, I, O)
+        out = flat[0:rows] @ taps[0]
+        for j in range(1, k):
+            out = mx.addmm(out, flat[j : j + rows], taps[j])
+    else:
+        every_tap = (flat @ weight.transpose(2, 1, 0).reshape(i, k * o)).reshape(b * t, k, o)
+        out = every_tap[0:rows, 0]
+        for j in range(1, k):
+            out = out + every_tap[j : j + rows, j]
     return mx.pad(out, [(0, k - 1), (0, 0)]).reshape(b, t, o)[:, : t - k + 1]
 
 
@@ -287,14 +308,17 @@ class CREPE(nn.Module):
         return np.array(mx.sigmoid(logits.astype(mx.float32)))
 
     def frames_per_batch(self) -> int:
-        """Frames per network call such that no layer's temporary exceeds BATCH_BYTES: MLX's CPU conv1d
-        unfolds its input (out_len x k x in_channels floats a frame); the tap-sum only holds outputs."""
+        """Frames per network call such that no layer's largest temporary exceeds BATCH_BYTES."""
         length, largest = self.config["window"], 0
         for layer, (kernel, stride, (before, after)) in zip(self.layers, zip(self.config["kernel_sizes"], self.config["strides"], self.config["paddings"])):
             out_len = (length + before + after - kernel) // stride + 1
             out_channels, _, _, in_channels = layer.conv.weight.shape
-            unfolded = 0 if in_channels >= TAP_SUM_MIN_CHANNELS and stride == 1 else out_len * kernel * in_channels
-            largest = max(largest, 4 * max(unfolded, out_len * out_channels))
+            temporary = {  # floats per frame
+                "conv1d": out_len * kernel * in_channels,  # MLX's CPU conv1d unfolds its input
+                "taps": out_len * out_channels,
+                "shift": (length + before + after) * kernel * out_channels,
+            }[conv_strategy(in_channels, out_channels, stride)]
+            largest = max(largest, 4 * max(temporary, out_len * out_channels))
             length = out_len // 2
         return max(1, BATCH_BYTES // largest)
 
