@@ -8,7 +8,7 @@ method: CREPE = Viterbi over 50-1100 Hz in batches of 512 frames, median-3 perio
 gate 0.1 (torchcrepe also dithers its pitch by up to ±20 cents); FCPE = local argmax, threshold 0.006.
 The audio is the golden speech clip repeated to 10 s. Needs tests/requirements-reference*.txt.
 
-    python benchmarks/bench_pitch.py [--seconds 10] [--repeat 1] [--models crepe-full,crepe-tiny,fcpe]
+    python benchmarks/bench_pitch.py [--seconds 10] [--repeat 2] [--models crepe-full,crepe-tiny,fcpe]
 """
 
 from __future__ import annotations
