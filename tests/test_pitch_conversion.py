@@ -7,6 +7,7 @@ The checkpoints are read from the installed reference packages, never copied int
 from __future__ import annotations
 
 import rvc_runtime  # noqa: F401  (before mlx: gives MLX its BLAS)
+import json
 import zipfile
 from pathlib import Path
 
@@ -19,15 +20,14 @@ from outputs import load_output, output_metadata
 from pitch_convert import convert_pitch_file
 from pitch_reference import reference_checkpoint
 
+from rvc_convert.convert import read_source
+from rvc_convert.detect import detect
 from rvc_convert.errors import MappingError, UnsafeInputError, UnsupportedModelError
-from rvc_convert.pitch_models import (
-    crepe_config_from_tensors,
-    crepe_expected_tensors,
-    detect_pitch_model,
-    fcpe_config_from_file,
-)
+from rvc_convert.families import family_named, load_family_rule_pack
+from rvc_convert.families.crepe.config import crepe_config_from_tensors, crepe_expected_tensors
+from rvc_convert.families.fcpe.config import fcpe_config_from_file
 from rvc_convert.reader import LoadedFile, read_model_file
-from rvc_convert.rules import load_rule_pack, plan_conversion
+from rvc_convert.rules import plan_conversion
 from rvc_convert.safe_pickle import ALLOWED_GLOBALS, TensorRef
 from rvc_runtime.crepe import CREPE
 from rvc_runtime.fcpe import FCPE
@@ -52,7 +52,7 @@ def test_checkpoint_reads_through_the_allowlist_and_equals_torch_load(name):
     path = reference_checkpoint(name)
     loaded = read_model_file(path)
     assert set(loaded.globals_seen) <= ALLOWLIST, "no stand-in needed: only tensors, storages and OrderedDict"
-    model = detect_pitch_model(loaded)
+    model = detect(loaded)
     expected = torch_tensors(path)
     assert set(model.tensors) == set(expected)
     for key, ref in model.tensors.items():
@@ -95,15 +95,24 @@ def test_one_extra_global_is_refused_and_never_runs(name, tmp_path):
     ],
 )
 def test_detection_names_the_model_and_its_capacity(name, family, variant, facts):
-    model = detect_pitch_model(read_model_file(reference_checkpoint(name)))
+    model = detect(read_source(reference_checkpoint(name)))
     assert (model.family, model.variant) == (family, variant)
     assert {k: model.config[k] for k in facts} == facts
     assert model.evidence and all(isinstance(line, str) for line in model.evidence)
 
 
-@pytest.mark.parametrize("golden", ["rmvpe/rmvpe_small.pt", "hubert/hubert_tiny.pt", "synth/models/v2-48k-f0-tiny.pth"])
-def test_other_families_are_not_pitch_models(golden):
-    assert detect_pitch_model(read_model_file(golden_path(golden))) is None
+@pytest.mark.parametrize("golden", ["rmvpe/rmvpe_small.pt", "hubert/hubert_tiny.pt", "synth/models/v2-48k-f0-tiny.pth", "synth/extra/G_2333333.pth"])
+def test_other_families_are_not_claimed_by_the_pitch_families(golden):
+    loaded = read_source(golden_path(golden))
+    assert family_named("crepe").recognise(loaded) is None and family_named("fcpe").recognise(loaded) is None
+
+
+def test_the_torchfcpe_checkpoint_is_claimed_by_fcpe_alone():
+    """{model, config_dict, global_step}: the synthesizer family's G_*.pth shape ({model, …}) does not claim it."""
+    loaded = read_source(reference_checkpoint("fcpe"))
+    from rvc_convert.families import registered_families
+
+    assert [f.name for f in registered_families() if f.recognise(loaded) is not None] == ["fcpe"]
 
 
 def fake_file(root: dict) -> LoadedFile:
@@ -142,7 +151,7 @@ def test_every_tensor_is_mapped_or_dropped_with_a_reason(converted, name, entrie
     runtime = RUNTIME[model.family](model.config)
     assert {e.target: tuple(e.target_shape) for e in plan.entries} == {k: tuple(v.shape) for k, v in tree_flatten(runtime.parameters())}
     metadata = output_metadata(path)
-    assert metadata["family"] == model.family and metadata["variant"] == model.variant
+    assert metadata["family"] == model.family and json.loads(metadata["config"]) == model.config
 
 
 @pytest.mark.parametrize("name", CHECKPOINTS)
@@ -178,7 +187,7 @@ def test_crepe_classifier_is_never_transposed(converted):
     transposed = {k: (tuple(t.array.shape), t.source_dtype) for k, t in model.tensors.items()}
     transposed["classifier.weight"] = ((2048, 360), "float32")
     with pytest.raises(MappingError, match=r"classifier.weight is \[2048, 360\], expected \[360, 2048\]"):
-        plan_conversion(load_rule_pack("crepe"), transposed, model.expected_tensors(), model.variant)
+        plan_conversion(load_family_rule_pack("crepe"), transposed, family_named("crepe").expected_tensors(model), model.variant)
 
     import mlx.core as mx
 
