@@ -32,11 +32,16 @@ def sine_excitation(
 
     Harmonic h (1..H) advances by frac(h f0_n / sr) per sample and starts at initial_phase[:, h-1]
     (cycles): sine = 0.1 sin(2 pi phase); e = sine uv + noise (0.003 where voiced, 0.1/3 where not).
-    The phase accumulates in float64, so long inputs do not drift.
+
+    The increment is rounded as upstream computes it, (f0 h) / sr in float32: a frame repeats one
+    increment hop times, so its rounding error adds up coherently (measured on the golden MRF
+    40k: the harmonics move from 85 to 91 dB SNR against upstream). The phase then accumulates in
+    float64, so long inputs do not drift.
     """
-    f0 = np.asarray(f0, dtype=np.float64)
-    steps = np.mod(f0[..., None] * np.arange(1, harmonics + 1) / sample_rate, 1.0)
-    phase = np.cumsum(steps, axis=1)
+    f0 = np.asarray(f0, dtype=np.float32)
+    harmonic = np.arange(1, harmonics + 1, dtype=np.float32)
+    steps = np.mod((f0[..., None] * harmonic) / np.float32(sample_rate), np.float32(1.0))
+    phase = np.cumsum(steps, axis=1, dtype=np.float64)
     if initial_phase is not None:
         phase += np.asarray(initial_phase, dtype=np.float64)[:, None, :]
     sine = SINE_AMP * np.sin(2 * np.pi * np.mod(phase, 1.0))
@@ -47,11 +52,18 @@ def sine_excitation(
 
 def interpolate_linear(f0: np.ndarray, factor: int) -> np.ndarray:
     """[B, T] -> [B, T * factor] by linear interpolation at half-pixel centres (PyTorch's
-    `interpolate(mode="linear", align_corners=False)`): output i reads input (i + 0.5) / factor - 0.5,
-    clamped to [0, T - 1]."""
+    `interpolate(mode="linear", align_corners=False)`): output i reads input (i + 0.5) s - 0.5,
+    clamped to [0, T - 1], s = 1 / factor.
+
+    PyTorch holds s in float32; for a factor that is not a power of two (hop 320, 400, 480) the
+    rounded s makes every read position drift by i x (its rounding error), and the sine phase
+    integrates that drift. Using the same float32 s keeps the phase on upstream's (about 20 dB
+    closer to upstream's audio on the golden RefineGAN); the rest is computed in float64.
+    """
     f0 = np.asarray(f0, dtype=np.float64)
     frames = f0.shape[-1]
-    source = np.clip((np.arange(frames * factor) + 0.5) / factor - 0.5, 0, frames - 1)
+    step = float(np.float32(1.0 / factor))
+    source = np.clip((np.arange(frames * factor) + 0.5) * step - 0.5, 0, frames - 1)
     left = np.floor(source).astype(np.int64)
     right = np.minimum(left + 1, frames - 1)
     weight = source - left
