@@ -32,7 +32,7 @@ class VocoderConversion:
     info: ModelInfo
     plan: ConversionPlan
     variant: str
-    weights_path: Path | None = None
+    source_sha256: str
 
 
 def plan_vocoder(source: Path) -> VocoderConversion:
@@ -47,11 +47,8 @@ def plan_vocoder(source: Path) -> VocoderConversion:
     pack = load_rule_pack(RULE_PACKS[finding.vocoder])
     variant = variant_name(cfg)
     plan = plan_conversion(pack, {k: (shapes[k], ref.source_dtype) for k, ref in tensors.items()}, applio_synthesizer_tensors(cfg), variant)
-    info = ModelInfo(
-        "synthesizer", "applio-export", pack.name, tensors, cfg, finding.evidence + evidence, finding.contradictions + contradictions,
-        source_fields={"sha256": loaded.sha256},
-    )
-    return VocoderConversion(info, plan, variant)
+    info = ModelInfo("synthesizer", "applio-export", pack.name, tensors, cfg, finding.evidence + evidence, finding.contradictions + contradictions)
+    return VocoderConversion(info, plan, variant, loaded.sha256)
 
 
 def convert_vocoder(source: Path, target: str, out_dir: Path, dtype: str | None = "fp32", name: str | None = None) -> Path:
@@ -59,7 +56,7 @@ def convert_vocoder(source: Path, target: str, out_dir: Path, dtype: str | None 
     conversion = plan_vocoder(source)
     info, plan = conversion.info, conversion.plan
     output_dtype = np.dtype(OUTPUT_DTYPES[dtype]) if dtype else default_output_dtype(plan)
-    metadata = provenance(info, plan, info.source_fields.pop("sha256"), output_dtype)
+    metadata = provenance(info, plan, conversion.source_sha256, output_dtype)
     specs = output_specs(plan, output_dtype)
     entries = {e.target: e for e in plan.entries}
     arrays = {k: ref.array for k, ref in info.tensors.items()}
