@@ -9,7 +9,7 @@ Input as bench_runtime.py: 1000 frames of seeded phone features, a speech-like f
 unvoiced gaps, speaker 0, deterministic (zero-noise) mode. Each engine runs in its own child
 process, in the same run; first call and steady state (median of --repeat calls) are reported.
 
-    python benchmarks/bench_vocoders.py [--frames 1000] [--repeat 2] [--vocoders mrf refinegan]
+    python benchmarks/bench_vocoders.py [--frames 1000] [--repeat 2] [--vocoders mrf refinegan] [--single-thread-rows]
 """
 
 from __future__ import annotations
@@ -90,6 +90,10 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=2, help="steady-state calls after the first (median reported)")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch threads")
     parser.add_argument("--vocoders", nargs="+", choices=sorted(VOICES), default=sorted(VOICES))
+    parser.add_argument(
+        "--single-thread-rows", action="store_true",
+        help="also run MLX with OPENBLAS_NUM_THREADS=1 and PyTorch with 1 thread (on a busy 2-core machine two threads can lose to one)",
+    )
     args = parser.parse_args()
 
     require_golden("synth/models/v2-40k-f0.pth")
@@ -106,8 +110,13 @@ def main() -> int:
         source, weights = build_voice(key, work)
         mlx = run_child(MLX_CHILD, [str(weights), str(inputs), str(args.repeat), str(work / f"{key}-mlx.npy")])
         torch_ = run_child(TORCH_CHILD, [str(source), str(inputs), str(args.repeat), str(work / f"{key}-torch.npy"), str(args.threads)])
+        engines = [(f"MLX runtime ({mlx['blas']['source'] or 'reference BLAS'})", mlx), (f"PyTorch reference ({torch_['threads']} threads)", torch_)]
+        if args.single_thread_rows:
+            one = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+            engines.append(("MLX runtime, OPENBLAS_NUM_THREADS=1", run_child(MLX_CHILD, [str(weights), str(inputs), str(args.repeat), str(work / f"{key}-mlx-1t.npy")], env=one)))
+            engines.append(("PyTorch reference (1 thread)", run_child(TORCH_CHILD, [str(source), str(inputs), str(args.repeat), str(work / f"{key}-torch-1t.npy"), "1"])))
         base = median(torch_["steady_s"])
-        for label, r in ((f"MLX runtime ({mlx['blas']['source'] or 'reference BLAS'})", mlx), (f"PyTorch reference ({torch_['threads']} threads)", torch_)):
+        for label, r in engines:
             steady = median(r["steady_s"])
             rows.append([
                 vocoder, f"{mlx['sample_rate'] // 1000} kHz", label, fmt_s(r["load_s"]), fmt_s(r["first_s"]), fmt_s(steady),
