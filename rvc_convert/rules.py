@@ -6,9 +6,9 @@ spellings normalised first), drops (tensors deliberately left out, each with a r
 be consumed by exactly one rule or drop, and every tensor the architecture expects must be present
 with its expected shape. Nothing here looks at tensor values.
 
-A pack may `extend` another and `replace` one source prefix: Applio's decoder packs
-(synthesizer_mrf_hifigan, synthesizer_refinegan) hold only `dec.*` rules and inherit the text
-encoder, flow, speaker embedding, aliases and drops from `synthesizer`.
+A pack may `extend` another and `replace` one source prefix: it inherits the base pack's aliases,
+drops and every rule outside that prefix, and brings its own rules for it (a variant of a model
+whose only difference is one sub-network, e.g. another decoder under `dec.`).
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ def load_rule_pack(name_or_path: str | Path, mappings_dir: Path = MAPPINGS_DIR) 
 
 
 def _extend(pack: RulePack, base_name: str, prefix: str, raw: bytes, kinds_raw: bytes, mappings_dir: Path) -> RulePack:
-    """A pack that `extends` a base and `replaces` one source prefix (a synthesizer decoder owns `dec.`):
+    """A pack that `extends` a base and `replaces` one source prefix (e.g. a decoder that owns `dec.`):
     the base's aliases, drops and rules outside the prefix, then this pack's own, which must all lie
     inside it. One level only, so a pack's meaning is always two files."""
     base = load_rule_pack(base_name, mappings_dir)
