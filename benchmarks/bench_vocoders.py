@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent / "fixtures"), str(HERE.parent / "tests")]
+sys.path[:0] = [str(HERE), str(HERE.parent / "fixtures")]
 from bench_runtime import compare, make_inputs  # noqa: E402
 from benchlib import SHARED_GOLDEN, fmt_mb, fmt_s, median, print_header, print_table, require_golden, run_child, work_dir  # noqa: E402
 
@@ -74,13 +74,13 @@ report(load_s=load_s, first_s=times[0], steady_s=times[1:], threads=torch.get_nu
 def build_voice(key: str, work: Path) -> tuple[Path, Path]:
     """(source export, converted fp32 .safetensors) of one full-size voice, cached in `work`."""
     import make_vocoder_variants
-    from vocoder_files import convert_vocoder
+    from rvc_convert.convert import convert_model
 
     _, builder, stem = VOICES[key]
     source = work / f"{stem}.pth"
     if not source.exists():
         getattr(make_vocoder_variants, builder)(SHARED_GOLDEN, source)
-    weights = convert_vocoder(source, "ios", work / "converted", dtype="fp32")
+    weights = convert_model(source, "ios", work / "converted", dtype="fp32").weights_path
     return source, weights
 
 

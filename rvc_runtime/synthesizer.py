@@ -484,10 +484,9 @@ class Generator(nn.Module):
     """HiFi-GAN generator; with `f0` the NSF variant that adds a harmonic source per stage.
 
     Every decoder offers `noise_shapes(batch, frames)` (its random draws, channels-last) and
-    `decode(z, g, f0, draws, trace)`; UPSTREAM_DRAWS names upstream's draws in call order.
+    `decode(z, g, f0, draws, trace)`; `upstream_draws()` names upstream's draws in call order
+    ((name, stored channels-first), name None for a draw upstream discards).
     """
-
-    UPSTREAM_DRAWS = (("source", False),)
 
     def __init__(self, config: SynthesizerConfig):
         super().__init__()
@@ -520,6 +519,9 @@ class Generator(nn.Module):
 
     def noise_shapes(self, batch: int, frames: int) -> dict[str, tuple[int, ...]]:
         return {"source": (batch, frames * self.hop, 1)} if self.f0 else {}
+
+    def upstream_draws(self) -> tuple[tuple[str | None, bool], ...]:
+        return (("source", False),) if self.f0 else ()
 
     def decode(self, x, g, f0, draws: dict, trace=None) -> mx.array:
         excitation = None
@@ -675,10 +677,15 @@ class Synthesizer(nn.Module):
         """Every random draw of one `infer` call by name, channels-last: the prior's, then the decoder's."""
         return {"prior": (batch, frames, self.config.inter_channels)} | self.dec.noise_shapes(batch, frames)
 
+    def upstream_draws(self) -> tuple[tuple[str | None, bool], ...]:
+        """Upstream's random draws of one infer call in call order: (name here, stored channels-first);
+        the name is None for a draw upstream makes and then discards."""
+        return (("prior", True), *self.dec.upstream_draws())
+
     def noise_from_upstream(self, draws: list) -> dict[str, np.ndarray]:
         """The `noise` dict from upstream's random draws in call order (PyTorch layout, as a golden
         reference's noise.0, noise.1, ... hold them): the prior [B, C, T], then the decoder's."""
-        order = (("prior", True), *self.dec.UPSTREAM_DRAWS)
+        order = self.upstream_draws()
         if len(draws) != len(order):
             raise ValueError(f"{len(draws)} draws given; upstream's {self.config.vocoder} makes {len(order)} per call: {[n for n, _ in order]}")
         out = {}

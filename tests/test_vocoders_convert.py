@@ -3,8 +3,8 @@
 Expectations come from outside the code under test: the key lists, shapes, configs and detected
 vocoders in the golden manifests (written by Applio's own export code), the source tensors read by
 torch, weight norm from `torch._weight_norm`, the target names from an independent table (the
-names docs/vocoders.md documents). Conversion goes through tests/vocoder_files.py (the engine's
-read -> plan -> transform -> write pieces) until the converter's registry routes these decoders.
+names docs/vocoders.md documents). Conversion runs the converter's own path (`convert_model`,
+the family registry choosing the decoder).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,11 +21,14 @@ import torch
 from golden import golden_path
 from make_vocoder_variants import legacy_refinegan_export, with_vocoder_field
 from outputs import load_output, output_metadata
-from vocoder_files import convert_vocoder, plan_vocoder
 
+from rvc_convert.convert import convert_model
 from rvc_convert.errors import RulePackError, UnsupportedModelError
-from rvc_convert.rules import MAPPINGS_DIR, load_rule_pack
-from rvc_convert.vocoders_applio import applio_synthesizer_tensors, identify_decoder
+from rvc_convert.families.base import Recognised, load_family_rule_pack
+from rvc_convert.families.synthesizer import detect as synthesizer_detect
+from rvc_convert.families.synthesizer.decoders import resolve_decoder, vocoder_field_contradictions
+from rvc_convert.rules import load_rule_pack
+from rvc_convert.resources import MAPPINGS_DIR
 
 MODELS = {
     "v2-40k-mrf-tiny": ("vocoders/models/v2-40k-mrf-tiny.pth", "vocoders/manifest-mrf.json"),
@@ -49,6 +53,23 @@ def fused_shapes(shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...
     return {WN.sub(".weight", k): s for k, s in shapes.items() if not k.endswith(".weight_g")}
 
 
+def identify(shapes: dict[str, tuple[int, ...]], field: str | None = None, **fields):
+    """(decoder, contradictions) for an export with this key list and `vocoder` field (None: absent)."""
+    fields = {"weight": {}, **fields} | ({} if field is None else {"vocoder": field})
+    decoder = resolve_decoder(shapes, fields)
+    return decoder, vocoder_field_contradictions(decoder, fields)
+
+
+def read_shapes(shapes: dict[str, tuple[int, ...]], fields: dict):
+    """The synthesizer family's reading of an export with these shapes and top-level fields."""
+    return synthesizer_detect.read(SimpleNamespace(path=Path("voice.pth")), Recognised("applio-export", shapes, {"weight": {}, **fields}))
+
+
+def plan(path: Path):
+    """convert_model's detection and plan, nothing written."""
+    return convert_model(path, dry_run=True)
+
+
 # --- rule packs ------------------------------------------------------------------------------------
 
 
@@ -56,7 +77,7 @@ def fused_shapes(shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...
 def test_decoder_pack_is_the_synthesizer_pack_with_its_own_decoder_rules(pack_name):
     """The decoder pack inherits every non-`dec.*` rule, alias and drop of `synthesizer` unchanged and
     replaces all of its `dec.*` rules; its hash covers both files."""
-    base, pack = load_rule_pack("synthesizer"), load_rule_pack(pack_name)
+    base, pack = load_family_rule_pack("synthesizer"), load_family_rule_pack(pack_name)
     assert pack.base == "synthesizer" and pack.family == "synthesizer"
     inherited = [r for r in base.rules if not r.source.text.startswith("dec.")]
     assert pack.rules[: len(inherited)] == inherited
@@ -88,7 +109,7 @@ def test_pack_hash_changes_when_the_base_pack_changes(tmp_path):
         (lambda t: t.replace("extends: synthesizer", "extends: synthesizer_refinegan"), "only one level"),
         (lambda t: t.replace('replaces: "dec."\n', ""), "invalid rule pack"),
         (lambda t: t.replace("id: mrf_source_linear", "id: speaker_embedding"), "repeat ids"),
-        (lambda t: t.replace("family: synthesizer", "family: hubert"), "differ from its base"),
+        (lambda t: t.replace("family: synthesizer", "family: hubert"), "differs from its base"),
     ],
     ids=["rule-outside-prefix", "chain", "extends-without-replaces", "duplicate-id", "other-family"],
 )
@@ -106,25 +127,27 @@ def test_bad_extension_is_a_rule_pack_error(edit, message, tmp_path):
 @pytest.mark.parametrize("name", MODELS)
 def test_decoder_detected_from_the_weights(name):
     """Applio's own key list (manifest) identifies the decoder the generator recorded, with no contradiction."""
-    finding = identify_decoder(manifest_shapes(name), manifest(name)["vocoder"])
-    assert finding.vocoder == manifest(name)["detected_vocoder"]
-    assert finding.contradictions == [] and finding.evidence
+    decoder, contradictions = identify(manifest_shapes(name), manifest(name)["vocoder"])
+    assert decoder.name == manifest(name)["detected_vocoder"] and decoder.supported
+    assert contradictions == []
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_config_and_tensor_list_match_applio_export(name):
     """The config derived from the weights equals the export's config list, and the tensor list from
     the config formulas equals Applio's key list and shapes exactly (weight norm fused)."""
-    conversion = plan_vocoder(golden_path(MODELS[name][0]))
+    from rvc_convert.families.synthesizer.tensors import expected_tensors
+
+    conversion = plan(golden_path(MODELS[name][0]))
     cfg = conversion.info.config
     assert cfg.to_list() == manifest(name)["config"]
     assert cfg.vocoder == manifest(name)["vocoder"] and cfg.f0 and cfg.version == "v2"
-    assert conversion.variant == {"v2-40k-mrf-tiny": "v2-40k-f0-mrf", "v2-48k-mrf-tiny": "v2-48k-f0-mrf", "v2-32k-refinegan-tiny": "v2-32k-f0-refinegan"}[name]
-    assert applio_synthesizer_tensors(cfg) == fused_shapes(manifest_shapes(name))
-    assert conversion.info.contradictions == []
-    plan = conversion.plan
-    assert plan.pack.name == PACKS[cfg.vocoder] and plan.weight_norm_spelling == "classic"
-    assert len(plan.entries) == len(fused_shapes(manifest_shapes(name)))
+    variants = {"v2-40k-mrf-tiny": "v2-40k-f0-mrf", "v2-48k-mrf-tiny": "v2-48k-f0-mrf", "v2-32k-refinegan-tiny": "v2-32k-f0-refinegan"}
+    assert conversion.info.variant == variants[name]
+    assert conversion.info.contradictions == [] and conversion.info.notes == []
+    assert conversion.plan.pack.name == PACKS[cfg.vocoder] and conversion.plan.weight_norm_spelling == "classic"
+    assert len(conversion.plan.entries) == len(fused_shapes(manifest_shapes(name)))
+    assert expected_tensors(cfg) == fused_shapes(manifest_shapes(name))  # Applio's key list, from the config formulas
 
 
 # --- conversion -------------------------------------------------------------------------------------
@@ -159,7 +182,7 @@ def converted(tmp_path_factory):
 
     def get(name: str, target: str) -> Path:
         if (name, target) not in cache:
-            cache[name, target] = convert_vocoder(golden_path(MODELS[name][0]), target, folder / target)
+            cache[name, target] = convert_model(golden_path(MODELS[name][0]), target, folder / target, dtype="fp32").weights_path
         return cache[name, target]
 
     return get
@@ -194,7 +217,7 @@ def test_decoder_tensors_are_fused_renamed_and_laid_out_for_mlx(name, target, co
     vocoder = manifest(name)["vocoder"]
     assert meta["vocoder"] == vocoder and meta["family"] == "synthesizer" and meta["f0"] == "1"
     assert meta["rvc_convert.rule_pack"] == PACKS[vocoder]
-    assert meta["rvc_convert.rules_sha256"] == load_rule_pack(PACKS[vocoder]).sha256
+    assert meta["rvc_convert.rules_sha256"] == load_family_rule_pack(PACKS[vocoder]).sha256
     assert json.loads(meta["config"]) == manifest(name)["config"]
 
 
@@ -205,8 +228,8 @@ def test_both_targets_hold_identical_tensors(converted):
 
 def test_conversion_is_deterministic(tmp_path):
     source = golden_path(MODELS["v2-48k-mrf-tiny"][0])
-    first = convert_vocoder(source, "ios", tmp_path / "a")
-    second = convert_vocoder(source, "ios", tmp_path / "b")
+    first = convert_model(source, "ios", tmp_path / "a").weights_path
+    second = convert_model(source, "ios", tmp_path / "b").weights_path
     assert first.read_bytes() == second.read_bytes()
 
 
@@ -219,13 +242,14 @@ def test_conversion_is_deterministic(tmp_path):
         ("HiFi-GAN", "field vocoder is 'HiFi-GAN', the weights are MRF HiFi-GAN; the weights win"),
         ("RefineGAN", "field vocoder is 'RefineGAN', the weights are MRF HiFi-GAN; the weights win"),
         (None, "no vocoder field (Applio's loader then builds a HiFi-GAN decoder), but the weights are MRF HiFi-GAN"),
+        ("BigVGAN", "field vocoder is 'BigVGAN', not a vocoder rvc-convert knows"),
         ("MRF-HiFi-GAN", None),  # a fork's spelling of the same vocoder
     ],
-    ids=["says-hifigan", "says-refinegan", "no-field", "fork-spelling"],
+    ids=["says-hifigan", "says-refinegan", "no-field", "unknown-name", "fork-spelling"],
 )
 def test_vocoder_field_contradicting_the_weights_is_reported_and_the_weights_win(field, expected, tmp_path):
     path = with_vocoder_field(golden_path(MODELS["v2-40k-mrf-tiny"][0]), tmp_path / "voice.pth", field)
-    conversion = plan_vocoder(path)
+    conversion = plan(path)
     assert conversion.info.config.vocoder == "MRF HiFi-GAN"
     if expected is None:
         assert conversion.info.contradictions == []
@@ -236,27 +260,24 @@ def test_vocoder_field_contradicting_the_weights_is_reported_and_the_weights_win
 
 def test_refinegan_weights_under_an_mrf_label_are_reported():
     """The 26.5 MB RefineGAN export's key list (manifest) with a wrong field: detection by shapes only."""
-    finding = identify_decoder(manifest_shapes("v2-32k-refinegan-tiny"), "MRF HiFi-GAN")
-    assert finding.vocoder == "RefineGAN"
-    assert finding.contradictions == ["field vocoder is 'MRF HiFi-GAN', the weights are RefineGAN; the weights win"]
+    decoder, contradictions = identify(manifest_shapes("v2-32k-refinegan-tiny"), "MRF HiFi-GAN")
+    assert decoder.name == "RefineGAN"
+    assert contradictions == ["field vocoder is 'MRF HiFi-GAN', the weights are RefineGAN; the weights win"]
 
 
 def test_classic_voice_is_still_hifigan():
-    from rvc_convert.detect import flat_tensors
-    from rvc_convert.reader import read_model_file
-
-    root = read_model_file(golden_path("synth/models/v2-48k-f0-tiny.pth")).root
-    shapes = {k: tuple(t.array.shape) for k, t in flat_tensors(root["weight"]).items()}
-    finding = identify_decoder(shapes, None)
-    assert finding.vocoder == "HiFi-GAN" and finding.contradictions == []
-    assert identify_decoder(shapes, "RefineGAN").contradictions == ["field vocoder is 'RefineGAN', the weights are HiFi-GAN; the weights win"]
+    weights = torch.load(golden_path("synth/models/v2-48k-f0-tiny.pth"), map_location="cpu", weights_only=True)["weight"]
+    shapes = {k: tuple(v.shape) for k, v in weights.items()}
+    decoder, contradictions = identify(shapes)
+    assert decoder.name == "HiFi-GAN" and contradictions == []
+    assert identify(shapes, "RefineGAN")[1] == ["field vocoder is 'RefineGAN', the weights are HiFi-GAN; the weights win"]
 
 
 @pytest.mark.parametrize("era, evidence", [("3.2", "dec.pre_conv.weight [256, 1, 7]"), ("prerelease", "dec.filters.*")])
 def test_old_refinegan_layouts_are_refused_saying_why(era, evidence, golden_root, tmp_path):
     path = legacy_refinegan_export(golden_root, tmp_path / f"legacy-{era}.pth", era)
     with pytest.raises(UnsupportedModelError) as error:
-        plan_vocoder(path)
+        plan(path)
     message = str(error.value)
     assert error.value.finding == "legacy_refinegan" and error.value.exit_code == 2
     assert evidence in message
@@ -271,6 +292,9 @@ def golden_root() -> Path:
     return golden_path(MODELS["v2-40k-mrf-tiny"][0]).parent.parent.parent
 
 
+REFINEGAN_CONFIG = json.loads(json.dumps([513, 32, 16, 24, 48, 2, 2, 3, 0, "1", [3, 7, 11], [[1, 3, 5]] * 3, [10, 8, 2, 2], 512, [20, 16, 4, 4], 3, 256, 32000]))
+
+
 def _refinegan_shapes() -> dict[str, tuple[int, ...]]:
     return manifest_shapes("v2-32k-refinegan-tiny")
 
@@ -280,7 +304,7 @@ def _refinegan_shapes() -> dict[str, tuple[int, ...]]:
     [
         (lambda s: s.update({"dec.ups.0.weight_v": (64, 32, 16)}), "mixed_decoder", "mixes the tensor layouts of HiFi-GAN and RefineGAN"),
         (lambda s: s.update({"dec.pre_conv.weight_v": (16, 1, 5)}), "unknown_decoder", "a RefineGAN layout rvc-convert does not know"),
-        (lambda s: [s.pop(k) for k in list(s) if k.startswith("dec.")], "unknown_decoder", "no decoder tensors of a known layout"),
+        (lambda s: [s.pop(k) for k in list(s) if k.startswith("dec.")], "unknown_decoder", "holds none of its decoder tensors"),
     ],
     ids=["mixed", "unknown-refinegan-shape", "no-decoder"],
 )
@@ -288,7 +312,7 @@ def test_unknown_decoders_are_refused(change, finding, message):
     shapes = _refinegan_shapes()
     change(shapes)
     with pytest.raises(UnsupportedModelError, match=message) as error:
-        identify_decoder(shapes, "RefineGAN")
+        read_shapes(shapes, {"vocoder": "RefineGAN", "config": REFINEGAN_CONFIG})
     assert error.value.finding == finding
 
 
@@ -296,30 +320,29 @@ def test_mrf_source_must_have_nine_harmonics():
     shapes = manifest_shapes("v2-40k-mrf-tiny")
     shapes["dec.m_source.l_linear.weight"] = (1, 1)
     with pytest.raises(UnsupportedModelError, match=r"instead of \[1, 9\]"):
-        identify_decoder(shapes, "MRF HiFi-GAN")
+        read_shapes(shapes, {"vocoder": "MRF HiFi-GAN", "config": manifest("v2-40k-mrf-tiny")["config"]})
 
 
 @pytest.mark.parametrize(
     "fields, message",
     [
         ({}, "cannot tell the sample rate of a RefineGAN voice"),
-        ({"config": [513, 32, 16, 24, 48, 2, 2, 3, 0, "1", [3, 7, 11], [[1, 3, 5]] * 3, [10, 8, 2, 2], 512, [20, 16, 4, 4], 3, 256, 40000]}, "do not fit RefineGAN"),
-        ({"config": [513, 32, 16, 24, 48, 2, 2, 3, 0, "1", [3, 7, 11], [[1, 3, 5]] * 3, [10, 4, 2, 2, 2], 512, [20, 16, 4, 4, 4], 3, 256, 32000]}, "needs 4 stages"),
+        ({"config": REFINEGAN_CONFIG[:17] + [40000]}, "do not fit RefineGAN"),
+        ({"config": REFINEGAN_CONFIG[:12] + [[10, 4, 2, 2, 2], 512, [20, 16, 4, 4, 4], 3, 256, 32000]}, "needs 4 stages"),
     ],
     ids=["no-config", "rates-vs-rate", "five-stages"],
 )
 def test_refinegan_sample_rate_comes_from_a_consistent_config(fields, message):
-    from rvc_convert.vocoders_applio import applio_config
-
     with pytest.raises(UnsupportedModelError, match=message):
-        applio_config(_refinegan_shapes(), fields, "RefineGAN")
+        read_shapes(_refinegan_shapes(), {"vocoder": "RefineGAN", **fields})
 
 
 def test_refinegan_rate_comes_from_the_config_not_the_shapes():
     """The same RefineGAN weights are a 24 kHz voice under Applio's 24k config (no shape depends on the rate)."""
-    from rvc_convert.vocoders_applio import applio_config
+    from rvc_convert.families.synthesizer.tensors import expected_tensors
 
-    config = [513, 32, 16, 24, 48, 2, 2, 3, 0, "1", [3, 7, 11], [[1, 3, 5]] * 3, [10, 6, 2, 2], 512, [20, 12, 4, 4], 3, 256, 24000]
-    cfg, evidence, contradictions = applio_config(_refinegan_shapes(), {"config": config, "sr": 24000}, "RefineGAN")
-    assert cfg.sr == 24000 and cfg.hop == 240 and contradictions == []
-    assert applio_synthesizer_tensors(cfg) == fused_shapes(_refinegan_shapes())
+    config = REFINEGAN_CONFIG[:12] + [[10, 6, 2, 2], 512, [20, 12, 4, 4], 3, 256, 24000]
+    info = read_shapes(_refinegan_shapes(), {"config": config, "sr": 24000, "vocoder": "RefineGAN"})
+    assert info.config.sr == 24000 and info.config.hop == 240 and info.contradictions == []
+    assert info.variant == "v2-24k-f0-refinegan" and info.rule_pack == "synthesizer_refinegan"
+    assert expected_tensors(info.config) == fused_shapes(_refinegan_shapes())

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from golden import golden_path
 from make_vocoder_variants import damage_converted
-from vocoder_files import convert_vocoder
 
+from rvc_convert.convert import convert_model
 from rvc_runtime import Synthesizer
 from rvc_runtime.decoders import dsp
 from rvc_runtime.synthesizer import draw_noise
@@ -59,7 +59,7 @@ def converted(tmp_path_factory):
 
     def get(model: str, target: str = "ios") -> Path:
         if (model, target) not in cache:
-            cache[model, target] = convert_vocoder(golden_path(f"vocoders/models/{model}.pth"), target, folder / target)
+            cache[model, target] = convert_model(golden_path(f"vocoders/models/{model}.pth"), target, folder / target, dtype="fp32").weights_path
         return cache[model, target]
 
     return get
@@ -172,7 +172,7 @@ def test_runtime_names_every_draw_applio_makes(model_name, converted):
     model = Synthesizer.from_file(converted(model_name))
     ref = load_ref(model_name)
     calls = json.loads(str(ref["meta"]))["random_calls_zeroed"]
-    order = (("prior", True), *model.dec.UPSTREAM_DRAWS)
+    order = model.upstream_draws()
     assert len(calls) == len(order)
     b, t = ref["phone"].shape[:2]
     shapes = model.noise_shapes(b, t)
@@ -197,7 +197,7 @@ def test_fp16_files_stay_close_to_applio(tmp_path):
     """The default (source fp16) output rounds fused weights to fp16: ~64 dB (MRF), ~54 dB (RefineGAN,
     many wide layers); validate accepts fp16 files from 40 dB."""
     for model_name in MODELS:
-        path = convert_vocoder(golden_path(f"vocoders/models/{model_name}.pth"), "ios", tmp_path, dtype=None)
+        path = convert_model(golden_path(f"vocoders/models/{model_name}.pth"), "ios", tmp_path).weights_path
         model = Synthesizer.from_file(path)
         assert model.metadata["dtype"] == "float16"
         ref = load_ref(model_name)
@@ -224,7 +224,7 @@ def grid_draws(shapes: list[tuple[int, ...]], seed: int) -> list[np.ndarray]:
 def upstream_shapes(model: Synthesizer, batch: int, frames: int) -> list[tuple[int, ...]]:
     shapes = model.noise_shapes(batch, frames)
     out = []
-    for name, channels_first in (("prior", True), *model.dec.UPSTREAM_DRAWS):
+    for name, channels_first in model.upstream_draws():
         if name is None:
             out.append((batch, 1))
             continue

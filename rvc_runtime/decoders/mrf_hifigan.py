@@ -34,7 +34,7 @@ class MRFGenerator(nn.Module):
 
     # Upstream's random draws inside the decoder, in call order: the harmonics' initial phases
     # (rand [B, 9], column 0 then zeroed) and the source noise (randn [B, T*hop, 9]).
-    UPSTREAM_DRAWS = (("phase", False), ("source", False))
+    UPSTREAM_DRAWS: tuple[tuple[str | None, bool], ...] = (("phase", False), ("source", False))
 
     def __init__(self, config):
         super().__init__()
@@ -54,6 +54,9 @@ class MRFGenerator(nn.Module):
             for j, (block_kernel, dilations) in enumerate(zip(config.resblock_kernel_sizes, config.resblock_dilation_sizes)):
                 setattr(self, f"mrf_{i}_{j}", ResBlock1(c_out, block_kernel, dilations))
         self.conv_post = Conv1d(ch // 2**self.n_stages, 1, 7, padding=3)
+
+    def upstream_draws(self) -> tuple[tuple[str | None, bool], ...]:
+        return self.UPSTREAM_DRAWS
 
     def noise_shapes(self, batch: int, frames: int) -> dict[str, tuple[int, ...]]:
         return {"phase": (batch, HARMONICS), "source": (batch, frames * self.hop, HARMONICS)}

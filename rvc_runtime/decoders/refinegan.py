@@ -105,7 +105,7 @@ class RefineGANGenerator(nn.Module):
     # Upstream's random draws inside the decoder, in call order: the fundamental's phase (rand [B, 1],
     # then zeroed, so it has no effect), the source noise (randn [B, T*hop, 1]) and two noise
     # injections per branch, 3 branches per stage, 4 stages ([B, C, L] each, PyTorch layout).
-    UPSTREAM_DRAWS = (
+    UPSTREAM_DRAWS: tuple[tuple[str | None, bool], ...] = (
         (None, False),
         ("source", False),
         *((adain_name(i, j, side), True) for i in range(STAGES) for j in range(len(KERNELS)) for side in ("in", "out")),
@@ -128,6 +128,9 @@ class RefineGANGenerator(nn.Module):
         for i in range(STAGES):
             setattr(self, f"up_block_{i}", ParallelBlock(*stage_channels(i)))
         self.conv_post = Conv1d(UPSAMPLE_CHANNELS // 2**STAGES, 1, 7, padding=3, bias=False)
+
+    def upstream_draws(self) -> tuple[tuple[str | None, bool], ...]:
+        return self.UPSTREAM_DRAWS
 
     def noise_shapes(self, batch: int, frames: int) -> dict[str, tuple[int, ...]]:
         shapes = {"source": (batch, frames * self.hop, 1)}
