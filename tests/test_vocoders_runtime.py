@@ -46,6 +46,7 @@ CHANNELS_LAST = {
 HARMONICS_KEPT = [0, 1, 8]  # the .sine reference keeps harmonics 1, 2 and 9 (meta.channel_sliced_keys)
 AUDIO_MIN_SNR_DB = 80.0  # the aim; the float64 floor of these models allows 82-90 dB
 PARITY_MIN_SNR_DB = 60.0  # what `validate -r` requires of every stage: the line the damage tests cross
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))  # torch_vocoders, the independent reference
 
 
 def floor(model: str) -> dict[str, dict[str, float]]:
@@ -380,5 +381,3 @@ def test_linear_upsampling_matches_torch():
     expected = torch.nn.functional.interpolate(torch.from_numpy(f0)[:, None], size=64 * 320, mode="linear", align_corners=False).numpy()[:, 0]
     assert np.max(np.abs(dsp.interpolate_linear(f0, 320) - expected)) < 1e-3  # Hz; torch rounds to float32
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
