@@ -30,12 +30,14 @@ from rvc_convert import OUTPUT_FORMAT_REVISION  # noqa: E402
 
 # rvc_convert.OUTPUT_FORMAT_REVISION, by revision: 1, the first pinned outputs. 2, rule packs edited
 # (weight-norm axis declared per layer kind, `targets` dropped, comments): only the recorded rules
-# hash changed, `weights_sans_rules` and every config sidecar stayed identical.
+# hash changed, `weights_sans_rules` and every config sidecar stayed identical. 3, Applio's MRF
+# HiFi-GAN and RefineGAN voices convert: their golden voices added; every earlier entry unchanged.
 # The digest of the HASHES table each revision recorded: re-recording the table without a new
 # revision (or bumping without re-recording) fails test_the_revision_names_this_table.
 TABLE_DIGESTS = {
     1: "09963ad47bb407d16e13dcf0fd427fefada76cd3ba7c45476cd765175889736a",
     2: "cca946bfd99e88568b3a2a2ad12416504948ad4f8e7009ab86f1703347da7c7a",
+    3: "6c28eafe0d58978b228701d7b53ab827b5abc1f7374be46bb654a93a14cfecdb",
 }
 
 GOLDEN_MODELS = (
@@ -50,6 +52,9 @@ GOLDEN_MODELS = (
     "hubert/contentvec_tiny_hf",
     "rmvpe/rmvpe_small.pt",
     "synth/models/v2-40k-f0.pth",  # 55 MB, only in the shared golden set
+    "vocoders/models/v2-40k-mrf-tiny.pth",
+    "vocoders/models/v2-48k-mrf-tiny.pth",
+    "vocoders/models/v2-32k-refinegan-tiny.pth",  # 26.5 MB, only in the shared golden set
 )
 TARGETS = ("ios", "mlx")
 DTYPES = (None, "fp32")  # None: the source's own (fp16 for exports)
@@ -276,6 +281,66 @@ HASHES: dict[tuple[str, str, str], dict[str, str]] = {
         'weights': 'e4c10b5239218234847cdd0fa65643c06f8daae4d816e6295c0ec627d0b13d74',
         'config': 'e413e920076088c53de4c935a1fe3b66399ddcb94111a469acdb1436d6fa2a52',
         'weights_sans_rules': '70cc8358128a66e3e5847d3b54205211f3792c08652cb3eb9f2c6e8bde0412df',
+    },
+    ('vocoders/models/v2-40k-mrf-tiny.pth', 'ios', 'default'): {
+        'weights': '1582586072a92cec6eb202d5fb6a559728afa3f2393fa2989e591b2caab712de',
+        'config': 'b21c487e4564d202cbf48d236ce6f012aa120f4bb1d6de951ea33046c3abc094',
+        'weights_sans_rules': '082dcb7d405c571009b01782533a11d3418cf04975dcc28c8a91b3db8ae9afbf',
+    },
+    ('vocoders/models/v2-40k-mrf-tiny.pth', 'ios', 'fp32'): {
+        'weights': 'a9ea588ffc0656f7b71130ff8e4c84411ce440c2002f741703c2467d2e0a1ff9',
+        'config': 'b21c487e4564d202cbf48d236ce6f012aa120f4bb1d6de951ea33046c3abc094',
+        'weights_sans_rules': '7fadaeff71d5a96bae5d7ae28afca806ec97687240a6138e73aae390d1edaff1',
+    },
+    ('vocoders/models/v2-40k-mrf-tiny.pth', 'mlx', 'default'): {
+        'weights': '270243abdb602e590f4d5a3e11bd03ea6107b8f327c0493f1a7de4fa8ad3fd48',
+        'config': 'b21c487e4564d202cbf48d236ce6f012aa120f4bb1d6de951ea33046c3abc094',
+        'weights_sans_rules': '6696131fcf9f7070fadf081b601f27a8339969427e9cb3ee1e90e7340c650ff1',
+    },
+    ('vocoders/models/v2-40k-mrf-tiny.pth', 'mlx', 'fp32'): {
+        'weights': 'addc5c17ef47555933948a806779393f74b53b1c77480583d44101a422d3051a',
+        'config': 'b21c487e4564d202cbf48d236ce6f012aa120f4bb1d6de951ea33046c3abc094',
+        'weights_sans_rules': '08ea01b700369cf7e1334df4a1b065cfe11a8563edf9e0b48747f750eec42bd0',
+    },
+    ('vocoders/models/v2-48k-mrf-tiny.pth', 'ios', 'default'): {
+        'weights': 'fdfd34135c716db4cff44ee457f817da2b672e5594e380650baa657903908f1c',
+        'config': '0054a8b435c5894bb3c31cea45da0d95e0fee9b209902cce7265ce458fa61bcb',
+        'weights_sans_rules': 'cbfb1187194b1c4b8fc93875d4cc397d3d96a3d39c0cd76b42eb0729411fa230',
+    },
+    ('vocoders/models/v2-48k-mrf-tiny.pth', 'ios', 'fp32'): {
+        'weights': '24ad1c344036618b1e8940c0ae0bc2c90ea882c6a025ca995008bfb5eb96f1e0',
+        'config': '0054a8b435c5894bb3c31cea45da0d95e0fee9b209902cce7265ce458fa61bcb',
+        'weights_sans_rules': 'e3c4052d99e66b2efa94256cec5ffa2746d9c6899083d454112dfdcbfc979928',
+    },
+    ('vocoders/models/v2-48k-mrf-tiny.pth', 'mlx', 'default'): {
+        'weights': '12fb02c0ccd0efc3f6aae477d9636874513375bdc8371493f67229115c591f9b',
+        'config': '0054a8b435c5894bb3c31cea45da0d95e0fee9b209902cce7265ce458fa61bcb',
+        'weights_sans_rules': 'b227db0c698f206e7a275bae14803032e25d771146abfa27209dffe2ddd8aa91',
+    },
+    ('vocoders/models/v2-48k-mrf-tiny.pth', 'mlx', 'fp32'): {
+        'weights': '342cea2917fc6cada20e3e1cc78cfda05a51c66d6ed15fb0a89d8c00ef4eb221',
+        'config': '0054a8b435c5894bb3c31cea45da0d95e0fee9b209902cce7265ce458fa61bcb',
+        'weights_sans_rules': '3f4cee16272379f2197c69ddbedd5476afbd0bd10f78a19039bb5000897c712b',
+    },
+    ('vocoders/models/v2-32k-refinegan-tiny.pth', 'ios', 'default'): {
+        'weights': 'fa7f4faa68e6a25c0f69d7d16aeecaabea8f0c3fe4bbcdae6738579676d0fed6',
+        'config': 'fa781921ee31afc831ce4db211968980eb8f9f096a6c467e6c7caf570fe761f1',
+        'weights_sans_rules': '2490321c3478dcfa0db9716a1b156a91fbb3254f4880a6ebb9dd4cf25106e16e',
+    },
+    ('vocoders/models/v2-32k-refinegan-tiny.pth', 'ios', 'fp32'): {
+        'weights': '32ea13286d36ab8f8998ce3e37d0c1ec59ad77b7cb927c275327f6db7bb29818',
+        'config': 'fa781921ee31afc831ce4db211968980eb8f9f096a6c467e6c7caf570fe761f1',
+        'weights_sans_rules': '1b92b35ba2473a815923c09a6ececd570f0e8c4126043f1d33a2023e90727113',
+    },
+    ('vocoders/models/v2-32k-refinegan-tiny.pth', 'mlx', 'default'): {
+        'weights': 'e7876773194cb99c5fb187ec0e9e584cedcc09649a78784892963c0f0475dcec',
+        'config': 'fa781921ee31afc831ce4db211968980eb8f9f096a6c467e6c7caf570fe761f1',
+        'weights_sans_rules': '4fe1a009f590c82a16c8d4043ea4bd77fee36edaa77d828dfa452de5cadc011f',
+    },
+    ('vocoders/models/v2-32k-refinegan-tiny.pth', 'mlx', 'fp32'): {
+        'weights': '8a3a53005e196ecd8960bb8a082b1cbfe391b05cb2310f763b35ac333f5b5038',
+        'config': 'fa781921ee31afc831ce4db211968980eb8f9f096a6c467e6c7caf570fe761f1',
+        'weights_sans_rules': '169c57920d953c7b928dd9cecc069b00b6cce56671d45c43715665d59c5cecd7',
     },
 }
 
