@@ -30,14 +30,17 @@ from rvc_convert import OUTPUT_FORMAT_REVISION  # noqa: E402
 
 # rvc_convert.OUTPUT_FORMAT_REVISION, by revision: 1, the first pinned outputs. 2, rule packs edited
 # (weight-norm axis declared per layer kind, `targets` dropped, comments): only the recorded rules
-# hash changed, `weights_sans_rules` and every config sidecar stayed identical. 3, the `linear` layer
-# kind declares weight_norm_axis 0 (FCPE's weight-normed output projection): again only the rules hash.
+# hash changed, `weights_sans_rules` and every config sidecar stayed identical. 3, Applio's MRF
+# HiFi-GAN and RefineGAN voices convert: their golden voices added; every earlier entry unchanged.
+# 4, the `linear` layer kind declares weight_norm_axis 0 (FCPE's weight-normed output projection):
+# only the recorded rules hash changed, `weights_sans_rules` and every config sidecar stayed identical.
 # The digest of the HASHES table each revision recorded: re-recording the table without a new
 # revision (or bumping without re-recording) fails test_the_revision_names_this_table.
 TABLE_DIGESTS = {
     1: "09963ad47bb407d16e13dcf0fd427fefada76cd3ba7c45476cd765175889736a",
     2: "cca946bfd99e88568b3a2a2ad12416504948ad4f8e7009ab86f1703347da7c7a",
-    3: "69ebed6ff6c86276a76fdc97949164fdb23b22c1eea5d0a046414854b37265ba",
+    3: "6c28eafe0d58978b228701d7b53ab827b5abc1f7374be46bb654a93a14cfecdb",
+    4: "fc9fd0332c7dc4cbe548711a8a9f4a159ae869dbf05b4bad8b599629846f3310",
 }
 
 GOLDEN_MODELS = (
@@ -52,6 +55,9 @@ GOLDEN_MODELS = (
     "hubert/contentvec_tiny_hf",
     "rmvpe/rmvpe_small.pt",
     "synth/models/v2-40k-f0.pth",  # 55 MB, only in the shared golden set
+    "vocoders/models/v2-40k-mrf-tiny.pth",
+    "vocoders/models/v2-48k-mrf-tiny.pth",
+    "vocoders/models/v2-32k-refinegan-tiny.pth",  # 26.5 MB, only in the shared golden set
 )
 TARGETS = ("ios", "mlx")
 DTYPES = (None, "fp32")  # None: the source's own (fp16 for exports)
@@ -278,6 +284,66 @@ HASHES: dict[tuple[str, str, str], dict[str, str]] = {
         'weights': 'e7482efc11f9207e6cdfa264d083dee2917e4b2956b61338c15ff990af161270',
         'config': 'e413e920076088c53de4c935a1fe3b66399ddcb94111a469acdb1436d6fa2a52',
         'weights_sans_rules': '70cc8358128a66e3e5847d3b54205211f3792c08652cb3eb9f2c6e8bde0412df',
+    },
+    ('vocoders/models/v2-40k-mrf-tiny.pth', 'ios', 'default'): {
+        'weights': 'ff1ea505b8694200c27194c5031bd7ae77a10ffdfe2e1f58eeef1ccd794666da',
+        'config': 'b21c487e4564d202cbf48d236ce6f012aa120f4bb1d6de951ea33046c3abc094',
+        'weights_sans_rules': '082dcb7d405c571009b01782533a11d3418cf04975dcc28c8a91b3db8ae9afbf',
+    },
+    ('vocoders/models/v2-40k-mrf-tiny.pth', 'ios', 'fp32'): {
+        'weights': 'e671f41a412d4aea947e7e50808392e690d9c31e4e009279121c14964a852500',
+        'config': 'b21c487e4564d202cbf48d236ce6f012aa120f4bb1d6de951ea33046c3abc094',
+        'weights_sans_rules': '7fadaeff71d5a96bae5d7ae28afca806ec97687240a6138e73aae390d1edaff1',
+    },
+    ('vocoders/models/v2-40k-mrf-tiny.pth', 'mlx', 'default'): {
+        'weights': '91bfd6e3cf399803c7c3f4942ee32f09bfd6d98b7697c9e120d4dff0a4c3e699',
+        'config': 'b21c487e4564d202cbf48d236ce6f012aa120f4bb1d6de951ea33046c3abc094',
+        'weights_sans_rules': '6696131fcf9f7070fadf081b601f27a8339969427e9cb3ee1e90e7340c650ff1',
+    },
+    ('vocoders/models/v2-40k-mrf-tiny.pth', 'mlx', 'fp32'): {
+        'weights': 'c0ebd22c92a6a2ba673b18090c91f2b7817188196cde632edddad2b4ba8dcb66',
+        'config': 'b21c487e4564d202cbf48d236ce6f012aa120f4bb1d6de951ea33046c3abc094',
+        'weights_sans_rules': '08ea01b700369cf7e1334df4a1b065cfe11a8563edf9e0b48747f750eec42bd0',
+    },
+    ('vocoders/models/v2-48k-mrf-tiny.pth', 'ios', 'default'): {
+        'weights': 'a8fccec6dab09570ff1017c44ccf4c7cdacd4d40e44ed6313d9865790a0b4da2',
+        'config': '0054a8b435c5894bb3c31cea45da0d95e0fee9b209902cce7265ce458fa61bcb',
+        'weights_sans_rules': 'cbfb1187194b1c4b8fc93875d4cc397d3d96a3d39c0cd76b42eb0729411fa230',
+    },
+    ('vocoders/models/v2-48k-mrf-tiny.pth', 'ios', 'fp32'): {
+        'weights': 'ef932921a2161f5996132fa7d40c9e251a62199379ee3dbdb34528198b6ca358',
+        'config': '0054a8b435c5894bb3c31cea45da0d95e0fee9b209902cce7265ce458fa61bcb',
+        'weights_sans_rules': 'e3c4052d99e66b2efa94256cec5ffa2746d9c6899083d454112dfdcbfc979928',
+    },
+    ('vocoders/models/v2-48k-mrf-tiny.pth', 'mlx', 'default'): {
+        'weights': '3e235369be3e7b7bd18fab29566f69a6273d67fcf9b53abd2c1b9c9cbaca25e7',
+        'config': '0054a8b435c5894bb3c31cea45da0d95e0fee9b209902cce7265ce458fa61bcb',
+        'weights_sans_rules': 'b227db0c698f206e7a275bae14803032e25d771146abfa27209dffe2ddd8aa91',
+    },
+    ('vocoders/models/v2-48k-mrf-tiny.pth', 'mlx', 'fp32'): {
+        'weights': '6a960c739cf7e5edd8cc9790da0d6bfdf4451d8e3bd46b34f739ffe3cc51dcd3',
+        'config': '0054a8b435c5894bb3c31cea45da0d95e0fee9b209902cce7265ce458fa61bcb',
+        'weights_sans_rules': '3f4cee16272379f2197c69ddbedd5476afbd0bd10f78a19039bb5000897c712b',
+    },
+    ('vocoders/models/v2-32k-refinegan-tiny.pth', 'ios', 'default'): {
+        'weights': '9ecb796e756bb6990334f7222d6c36e24a6982c6b7322a6c5d89a5fc8b127ad2',
+        'config': 'fa781921ee31afc831ce4db211968980eb8f9f096a6c467e6c7caf570fe761f1',
+        'weights_sans_rules': '2490321c3478dcfa0db9716a1b156a91fbb3254f4880a6ebb9dd4cf25106e16e',
+    },
+    ('vocoders/models/v2-32k-refinegan-tiny.pth', 'ios', 'fp32'): {
+        'weights': 'c005a54f1635b34aae971083f8cad839a10788327aa0b977dc39c1431e97609a',
+        'config': 'fa781921ee31afc831ce4db211968980eb8f9f096a6c467e6c7caf570fe761f1',
+        'weights_sans_rules': '1b92b35ba2473a815923c09a6ececd570f0e8c4126043f1d33a2023e90727113',
+    },
+    ('vocoders/models/v2-32k-refinegan-tiny.pth', 'mlx', 'default'): {
+        'weights': 'fccb2f486b9e356119b2e4b9081a5d09615cc37060128a4b5813e09a6bf8c2bc',
+        'config': 'fa781921ee31afc831ce4db211968980eb8f9f096a6c467e6c7caf570fe761f1',
+        'weights_sans_rules': '4fe1a009f590c82a16c8d4043ea4bd77fee36edaa77d828dfa452de5cadc011f',
+    },
+    ('vocoders/models/v2-32k-refinegan-tiny.pth', 'mlx', 'fp32'): {
+        'weights': '86f2e81822cc6d2a468b1b3bd0cb0034f8e974360b5108155ac1a29097738ed2',
+        'config': 'fa781921ee31afc831ce4db211968980eb8f9f096a6c467e6c7caf570fe761f1',
+        'weights_sans_rules': '169c57920d953c7b928dd9cecc069b00b6cce56671d45c43715665d59c5cecd7',
     },
 }
 
