@@ -121,3 +121,26 @@ def test_a_crepe_file_is_not_loaded_as_fcpe(tmp_path):
     path, _, _ = convert_pitch_file(reference_checkpoint("crepe-tiny"), tmp_path)
     with pytest.raises(ValueError, match="holds a 'crepe' model, not fcpe"):
         FCPE.from_file(path)
+
+
+def test_f0_methods_by_name(tmp_path_factory):
+    """The pipeline's f0 step by RVC's method names: each gives 1 + len // 160 frames with its own
+    post-processing, and a CREPE file of the other capacity is refused."""
+    from rvc_runtime.pitch import F0_METHODS, f0_method_of, load_f0_method
+
+    from golden import golden_path
+    from rvc_convert.convert import convert_model
+
+    files = {
+        "crepe-tiny": convert_pitch_file(reference_checkpoint("crepe-tiny"), tmp_path_factory.mktemp("tiny"))[0],
+        "fcpe": convert_pitch_file(reference_checkpoint("fcpe"), tmp_path_factory.mktemp("fcpe"))[0],
+        "rmvpe": convert_model(golden_path("rmvpe/rmvpe_small.pt"), "ios", tmp_path_factory.mktemp("rmvpe")).weights_path,
+    }
+    audio = speech()[:8000]
+    for method, path in files.items():
+        assert f0_method_of(path) == method and method in F0_METHODS
+        assert load_f0_method(method, path).f0(audio).shape == (1 + len(audio) // 160,)
+    with pytest.raises(ValueError, match="holds CREPE 'tiny', but the f0 method 'crepe' is CREPE 'full'"):
+        load_f0_method("crepe", files["crepe-tiny"])
+    with pytest.raises(ValueError, match="unknown f0 method 'harvest'"):
+        load_f0_method("harvest", files["fcpe"])
