@@ -10,6 +10,8 @@ python benchmarks/bench_aux.py
 echo
 python benchmarks/bench_vocoders.py
 echo
+python benchmarks/bench_pitch.py
+echo
 python benchmarks/bench_kernels.py
 echo
 python benchmarks/bench_inspect.py

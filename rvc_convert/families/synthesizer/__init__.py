@@ -18,6 +18,9 @@ from .config import CONFIG_FIELDS, SynthesizerConfig
 from .decoders import DEFAULT_DECODER, decoder_named
 from .tensors import expected_tensors
 
+# Bundle roles whose model gives the f0 pitch-guided voices need (RVC's f0 methods).
+PITCH_ROLES = ("rmvpe", "crepe", "fcpe")
+
 
 @register_family
 class SynthesizerFamily(Family):
@@ -103,8 +106,8 @@ class SynthesizerFamily(Family):
         features = next((e for e in entries if e["role"] == "hubert"), None)
         if own and "hubert" not in roles:
             warnings.append("the bundle has no hubert: every voice needs HuBERT/ContentVec features")
-        if any(v["contract"]["f0"] for v in own) and "rmvpe" not in roles:
-            warnings.append("pitch-guided (f0) voices and no rmvpe in the bundle: the app needs another pitch estimator")
+        if any(v["contract"]["f0"] for v in own) and not roles & set(PITCH_ROLES):
+            warnings.append(f"pitch-guided (f0) voices and no pitch estimator ({', '.join(PITCH_ROLES)}) in the bundle: the app needs one")
         if features:
             outputs = features["contract"]["outputs"]
             for voice in own:

@@ -36,11 +36,16 @@ def recognise(loaded: LoadedFile) -> Recognised | None:
     if isinstance(root, dict) and "weight" in root and isinstance(root.get("weight"), dict):
         kind = "applio-export" if any(k in root for k in APPLIO_FIELDS) else "webui-export"
         return Recognised(kind, dict(iter_tensors(root["weight"])), root)
-    if isinstance(root, dict) and "model" in root and isinstance(root["model"], dict) and "cfg" not in root:
+    if isinstance(root, dict) and "model" in root and isinstance(root["model"], dict) and "cfg" not in root and _names_synthesizer_tensors(root["model"]):
         return Recognised("training-checkpoint", dict(iter_tensors(root["model"])), root)
     if _is_tensor_dict(root) and (_is_discriminator(root) or any(k.startswith(SYNTHESIZER_PREFIXES) for k in root)):
         return Recognised("state-dict", dict(root), {})
     return None
+
+
+def _names_synthesizer_tensors(model: dict) -> bool:
+    """A G_*.pth / D_*.pth `model` dict: synthesizer or discriminator keys (other tools, e.g. torchfcpe, also save {model: …})."""
+    return _is_discriminator(model) or any(str(k).startswith(SYNTHESIZER_PREFIXES) for k in model)
 
 
 def _is_discriminator(state: dict) -> bool:
