@@ -162,3 +162,28 @@ def assert_same_neighbours(D, I, D_ref, I_ref, queries, vectors_by_id, metric, r
         assert tie[differ].all(), f"{what}: {int(differ.sum())} ids differ and are not near-ties (first row {int(np.argwhere(differ)[0][0])})"
         rows = int(differ.any(axis=1).sum())
         assert rows <= max(1, max_tie_rows * len(I)), f"{what}: near-ties reordered in {rows} of {len(I)} rows"
+
+
+# --- the golden RVC index and pipeline run ----------------------------------------------------------
+
+GOLDEN_INDEX = "pipeline/index/v1-40k-f0-tiny/added_IVF19_Flat_nprobe_1_v1-40k-f0-tiny_v1.index"
+GOLDEN_REF = "pipeline/refs/tiny-a-webui-v1-40k-f0-tiny-index.npz"
+# The golden blend is compared at the float32 floor: our distances differ from faiss's by a few
+# ulp (exact float64 sums vs faiss's float32 SIMD sums), which moves the (1/D)^2 weights by about
+# twice that; 1e-6 of the features' peak is ~8 ulp of it.
+BLEND_RTOL = 1e-6
+
+
+def golden_blend_error(got: np.ndarray, expected: np.ndarray) -> float:
+    """max |got - expected| relative to the expected features' peak."""
+    return float(np.abs(got - expected).max() / np.abs(expected).max())
+
+
+@pytest.fixture(scope="session")
+def golden_converted(tmp_path_factory) -> str:
+    """The golden index converted once per session (.safetensors); skips when the golden set is absent."""
+    from golden import golden_path
+    from rvc_convert.index_convert import convert_index
+
+    source = golden_path(GOLDEN_INDEX)
+    return str(convert_index(source, "ios", tmp_path_factory.mktemp("golden-index")).output)

@@ -14,17 +14,12 @@ import numpy as np
 import pytest
 
 from golden import golden_path
-from index_cases import BY_NAME, CASES, assert_same_neighbours, build_case, clustered, faiss
+from index_cases import GOLDEN_REF, golden_converted  # noqa: F401 (a fixture)
+from index_cases import BLEND_RTOL, BY_NAME, CASES, assert_same_neighbours, build_case, clustered, faiss, golden_blend_error
 
 from rvc_convert.index_convert import convert_index
 from rvc_runtime.index import FLT_MAX, IndexFileError, RetrievalIndex, blend_neighbours
 
-GOLDEN_INDEX = "pipeline/index/v1-40k-f0-tiny/added_IVF19_Flat_nprobe_1_v1-40k-f0-tiny_v1.index"
-GOLDEN_REF = "pipeline/refs/tiny-a-webui-v1-40k-f0-tiny-index.npz"
-# The golden blend is compared at the float32 floor: our distances differ from faiss's by at most
-# a few ulp (exact float64 sums vs faiss's float32 SIMD sums), which moves the (1/D)^2 weights by
-# about twice that; 1e-6 of the features' peak is ~8 ulp of it.
-BLEND_RTOL = 1e-6
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +84,10 @@ def test_stored_vectors_find_themselves_at_zero(converted):
     assert np.array_equal(I_ref[:, 0], rows) and not D_ref[:, 0].any()
 
 
-def test_golden_search_equals_upstream():
+def test_golden_search_equals_upstream(golden_converted):
     """The golden voice's HuBERT features (chunk0.hubert of upstream's pipeline run) searched in the
     converted golden index give upstream's faiss ids exactly and its distances within float32 rounding."""
-    index = RetrievalIndex.from_file(_converted_golden())
+    index = RetrievalIndex.from_file(golden_converted)
     ref = np.load(golden_path(GOLDEN_REF))
     feats = ref["chunk0.hubert"][0]
     D, I = index.search(feats, k=8)
@@ -102,9 +97,9 @@ def test_golden_search_equals_upstream():
     assert rel <= 2e-6
 
 
-def test_golden_blend_equals_upstream():
+def test_golden_blend_equals_upstream(golden_converted):
     """index.blend(chunk0.hubert, 0.75) equals upstream's chunk0.feats_index at the float32 floor."""
-    index = RetrievalIndex.from_file(_converted_golden())
+    index = RetrievalIndex.from_file(golden_converted)
     ref = np.load(golden_path(GOLDEN_REF))
     feats, expected = ref["chunk0.hubert"][0], ref["chunk0.feats_index"][0]
     rate = json.loads(str(ref["meta"]))["parameters"]["index_rate"]
@@ -114,10 +109,10 @@ def test_golden_blend_equals_upstream():
     assert got.dtype == np.float32 and err <= BLEND_RTOL
 
 
-def test_blend_formula_is_upstreams_bit_for_bit():
+def test_blend_formula_is_upstreams_bit_for_bit(golden_converted):
     """Fed upstream's own search results (D, I of the golden run), the blend arithmetic reproduces
     upstream's blended features bit for bit: same float32 operations in the same order."""
-    path = _converted_golden()
+    path = golden_converted
     index = RetrievalIndex.from_file(path)
     ref = np.load(golden_path(GOLDEN_REF))
     row_of_id = np.argsort(index.ids)
@@ -125,22 +120,6 @@ def test_blend_formula_is_upstreams_bit_for_bit():
     feats = ref["chunk0.hubert"][0]
     blended = np.float32(0.75) * retrieved + np.float32(0.25) * feats
     assert found.all() and np.array_equal(blended, ref["chunk0.feats_index"][0])
-
-
-def golden_blend_error(got: np.ndarray, expected: np.ndarray) -> float:
-    return float(np.abs(got - expected).max() / np.abs(expected).max())
-
-
-_GOLDEN_CACHE: dict[str, str] = {}
-
-
-def _converted_golden() -> str:
-    if "path" not in _GOLDEN_CACHE:
-        import tempfile
-
-        folder = tempfile.mkdtemp(prefix="rvc-index-golden-")
-        _GOLDEN_CACHE["path"] = str(convert_index(golden_path(GOLDEN_INDEX), "ios", folder).output)
-    return _GOLDEN_CACHE["path"]
 
 
 # --- where upstream produces NaN ---------------------------------------------------------------
@@ -309,30 +288,30 @@ def _vectors_nan(arrays):
     ],
 )
 @pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
-def test_load_is_strict(arrays, meta, message, suffix, tmp_path):
+def test_load_is_strict(arrays, meta, message, suffix, tmp_path, golden_converted):
     """A converted file with a missing / extra / mistyped / inconsistent array or metadata entry
     is refused with a one-line IndexFileError naming the problem."""
-    changed = _rewrite(_converted_golden(), tmp_path, arrays, meta, suffix)
+    changed = _rewrite(golden_converted, tmp_path, arrays, meta, suffix)
     with pytest.raises(IndexFileError, match=message) as info:
         RetrievalIndex.from_file(changed)
     assert "\n" not in str(info.value)
 
 
-def test_load_refuses_broken_containers(tmp_path):
+def test_load_refuses_broken_containers(tmp_path, golden_converted):
     """Truncated / garbage containers and other suffixes end in IndexFileError, not a crash."""
-    data = open(_converted_golden(), "rb").read()
+    data = open(golden_converted, "rb").read()
     for name, blob in (("cut.safetensors", data[:5000]), ("short.safetensors", data[:6]), ("junk.npz", b"PK\x03\x04junk"), ("x.index", data)):
         (tmp_path / name).write_bytes(blob)
         with pytest.raises(IndexFileError):
             RetrievalIndex.from_file(tmp_path / name)
 
 
-def test_runtime_does_not_import_rvc_convert():
+def test_runtime_does_not_import_rvc_convert(golden_converted):
     """rvc_runtime.index stands alone: importing and using it loads no rvc_convert module."""
     code = (
         "import sys, numpy as np\n"
         "from rvc_runtime.index import RetrievalIndex\n"
-        f"index = RetrievalIndex.from_file({_converted_golden()!r})\n"
+        f"index = RetrievalIndex.from_file({golden_converted!r})\n"
         "index.blend(np.zeros((2, index.dim), np.float32), 0.5)\n"
         "print(sorted(m for m in sys.modules if m.startswith('rvc_convert')))\n"
     )
