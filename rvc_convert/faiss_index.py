@@ -18,6 +18,7 @@ returns the whole index as plain arrays, the vectors grouped by inverted list.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mmap
 import os
@@ -26,7 +27,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -415,25 +416,11 @@ def _parse(data: mmap.mmap | bytes, size: int, path: Path) -> IndexLayout:
 # --- public entry points -----------------------------------------------------------------------
 
 
-def _guarded(path: Path, work):
-    """Run `work(mapped, size)` on the memory-mapped file; anything unexpected becomes a one-line error."""
+@contextlib.contextmanager
+def _as_reader_errors(path: Path) -> Iterator[None]:
+    """Anything unexpected while reading the index becomes a one-line RvcConvertError."""
     try:
-        if not path.exists():
-            raise InputIOError(f"{path}: no such file")
-        if path.is_dir():
-            raise UnsupportedModelError(f"{path}: is a folder, not a FAISS .index file")
-        size = path.stat().st_size
-        if size == 0:
-            raise CorruptFileError(f"{path}: the file is empty (0 bytes): re-download or re-export it")
-        with open(path, "rb") as handle:
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-            try:
-                return work(handle, mapped, size)
-            finally:
-                try:
-                    mapped.close()
-                except BufferError:
-                    pass  # an IndexFlat's vectors are views of the map: it lives as long as they do
+        yield
     except RvcConvertError:
         raise
     except MemoryError:
@@ -444,10 +431,114 @@ def _guarded(path: Path, work):
         raise CorruptFileError(f"{path}: malformed FAISS index ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
+class IndexFile:
+    """An open FAISS index file whose structure has been parsed and checked (`layout`), with
+    readers for its parts. Use as a context manager; every read raises RvcConvertError only."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.source = str(self.path)
+        with _as_reader_errors(self.path):
+            if not self.path.exists():
+                raise InputIOError(f"{self.path}: no such file")
+            if self.path.is_dir():
+                raise UnsupportedModelError(f"{self.path}: is a folder, not a FAISS .index file")
+            size = self.path.stat().st_size
+            if size == 0:
+                raise CorruptFileError(f"{self.path}: the file is empty (0 bytes): re-download or re-export it")
+            self._handle = open(self.path, "rb")
+            try:
+                self.mapped = mmap.mmap(self._handle.fileno(), 0, access=mmap.ACCESS_READ)
+                self.layout = _parse(self.mapped, size, self.path)
+            except BaseException:
+                self.close()
+                raise
+
+    def __enter__(self) -> "IndexFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        mapped = getattr(self, "mapped", None)
+        if mapped is not None:
+            try:
+                mapped.close()
+            except BufferError:
+                pass  # an IndexFlat's vectors are views of the map: it lives as long as they do
+        self._handle.close()
+
+    @property
+    def fd(self) -> int:
+        return self._handle.fileno()
+
+    def sha256(self) -> "FileHasher":
+        """Start hashing the whole file on a second thread."""
+        return FileHasher(self.path)
+
+    def centroids(self) -> np.ndarray:
+        """float32 [nlist, d], checked finite (an IndexFlat: one zero row)."""
+        layout = self.layout
+        if layout.centroids_at is None:
+            return np.zeros((1, layout.d), np.float32)
+        with _as_reader_errors(self.path):
+            centroids = _touched((layout.nlist, layout.d), np.float32)
+            _read_into(self.fd, centroids, layout.centroids_at, self.source)
+            _check_finite(centroids, 0, "centroid", self.source)
+            return centroids
+
+    def ids(self) -> np.ndarray:
+        """int64 [ntotal] in list order, checked to be 0..ntotal-1 once each."""
+        layout = self.layout
+        if layout.index_type == "IndexFlat":
+            return np.arange(layout.ntotal, dtype=np.int64)
+        with _as_reader_errors(self.path):
+            ids = _touched((layout.ntotal,), np.int64)
+            offsets = layout.list_offsets
+            for j in np.flatnonzero(layout.list_sizes):
+                lo, hi = int(offsets[j]), int(offsets[j + 1])
+                _read_into(self.fd, ids[lo:hi], int(layout.list_starts[j]) + (hi - lo) * layout.d * FLOAT.itemsize, self.source)
+            _check_ids(ids, self.source)
+            return ids
+
+    def vector_blocks(self, into: np.ndarray | None = None, block_bytes: int = 1 << 22) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, float32 [rows, d]) blocks of the vectors in grouped order, each checked finite.
+
+        With `into` ([ntotal, d]) each list is read straight into it and the blocks are views of
+        it; without, blocks of at most `block_bytes` share one buffer, refilled for the next
+        block (the whole table never sits in memory: what a streaming conversion needs)."""
+        layout, d = self.layout, self.layout.d
+        rows_per_block = max(1, block_bytes // (d * FLOAT.itemsize))
+        what = "list {} vector" if layout.index_type == "IndexIVFFlat" else "vector"
+        with _as_reader_errors(self.path):
+            buffer = None if into is not None else _touched((min(rows_per_block, max(layout.ntotal, 1)), d), np.float32)
+            offsets = layout.list_offsets
+            for j in np.flatnonzero(layout.list_sizes):
+                lo, hi, at = int(offsets[j]), int(offsets[j + 1]), int(layout.list_starts[j])
+                step = hi - lo if into is not None else rows_per_block
+                for first in range(lo, hi, step):
+                    rows = min(step, hi - first)
+                    block = into[first : first + rows] if into is not None else buffer[:rows]
+                    _read_into(self.fd, block, at + (first - lo) * d * FLOAT.itemsize, self.source)
+                    _check_finite(block, first, what.format(j), self.source)
+                    yield first, block
+
+    def mapped_flat_vectors(self) -> np.ndarray:
+        """An IndexFlat's vectors as a read-only view of the memory map (checked finite)."""
+        layout = self.layout
+        if not layout.ntotal:
+            return np.zeros((0, layout.d), np.float32)
+        with _as_reader_errors(self.path):
+            vectors = np.frombuffer(self.mapped, FLOAT, layout.ntotal * layout.d, int(layout.list_starts[0])).reshape(layout.ntotal, layout.d)
+            _check_finite(vectors, 0, "vector", self.source)
+            return vectors
+
+
 def read_index_layout(path: str | os.PathLike) -> IndexLayout:
     """Parse and check a FAISS index file's structure without reading its vectors or ids."""
-    path = Path(path)
-    return _guarded(path, lambda handle, mapped, size: _parse(mapped, size, path))
+    with IndexFile(path) as index_file:
+        return index_file.layout
 
 
 def describe_index(path: str | os.PathLike) -> dict[str, Any]:
@@ -538,13 +629,14 @@ def _touched(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return array
 
 
-class _FileHasher:
+class FileHasher:
     """The sha256 of a file, computed on a background thread while the reader parses and copies
     (file reads and hashlib release the GIL: the work overlaps on a second core)."""
 
     CHUNK = 1 << 22
 
     def __init__(self, path: Path):
+        self.path = path
         self._stop = threading.Event()
         self._digest: str | None = None
         self._error: OSError | None = None
@@ -568,9 +660,8 @@ class _FileHasher:
 
     def result(self) -> str:
         self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._digest is not None
+        if self._error is not None or self._digest is None:
+            raise InputIOError(f"{self.path}: cannot read for its sha256 ({getattr(self._error, 'strerror', None) or self._error})")
         return self._digest
 
     def abandon(self) -> None:
@@ -587,42 +678,20 @@ def read_faiss_index(path: str | os.PathLike, compute_sha256: bool = True) -> Fa
     sha256 is computed alongside on a second thread. An IndexFlat's vectors are one contiguous
     block: they stay a read-only memory map of the file.
     """
-    path = Path(path)
-    source = str(path)
-
-    def work(handle, mapped, size: int) -> FaissIndex:
-        layout = _parse(mapped, size, path)
-        hasher = _FileHasher(path) if compute_sha256 else None
+    with IndexFile(path) as index_file:
+        layout = index_file.layout
+        hasher = index_file.sha256() if compute_sha256 else None
         try:
-            arrays = _read_arrays(handle.fileno(), mapped, layout, source)
+            centroids, ids = index_file.centroids(), index_file.ids()
+            if layout.index_type == "IndexFlat":
+                vectors = index_file.mapped_flat_vectors()
+            else:
+                vectors = _touched((layout.ntotal, layout.d), np.float32)
+                for _ in index_file.vector_blocks(into=vectors):
+                    pass
         except BaseException:
             if hasher is not None:
                 hasher.abandon()
             raise
-        return FaissIndex(layout, *arrays, hasher.result() if hasher is not None else None)
-
-    return _guarded(path, work)
-
-
-def _read_arrays(fd: int, mapped: mmap.mmap, layout: IndexLayout, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(centroids, vectors grouped by list, ids), every vector checked finite, ids checked."""
-    d, ntotal = layout.d, layout.ntotal
-    if layout.index_type == "IndexFlat":
-        at = int(layout.list_starts[0])
-        vectors = np.frombuffer(mapped, FLOAT, ntotal * d, at).reshape(ntotal, d) if ntotal else np.zeros((0, d), np.float32)
-        _check_finite(vectors, 0, "vector", source)
-        return np.zeros((1, d), np.float32), vectors, np.arange(ntotal, dtype=np.int64)
-    centroids = _touched((layout.nlist, d), np.float32)
-    _read_into(fd, centroids, layout.centroids_at, source)
-    _check_finite(centroids, 0, "centroid", source)
-    vectors = _touched((ntotal, d), np.float32)
-    ids = _touched((ntotal,), np.int64)
-    offsets = layout.list_offsets
-    for j in np.flatnonzero(layout.list_sizes):
-        lo, hi = int(offsets[j]), int(offsets[j + 1])
-        at = int(layout.list_starts[j])
-        _read_into(fd, vectors[lo:hi], at, source)
-        _read_into(fd, ids[lo:hi], at + (hi - lo) * d * FLOAT.itemsize, source)
-        _check_finite(vectors[lo:hi], lo, f"list {j} vector", source)
-    _check_ids(ids, source)
-    return centroids, vectors, ids
+        digest = hasher.result() if hasher is not None else None
+    return FaissIndex(layout, centroids, vectors, ids, digest)
