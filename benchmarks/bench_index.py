@@ -10,7 +10,9 @@ number of threads (default 1). Rows are interleaved over repeats; times are medi
 work inside the child (imports excluded), "RSS growth" is peak RSS minus RSS after the imports.
 
 * conversion: faiss.read_index + reconstruct_n(0, ntotal) (what RVC does at load) vs
-  rvc-convert's read_faiss_index and convert_index to .safetensors / .npz (fp32 and fp16);
+  rvc-convert's read_faiss_index and convert_index to .safetensors / .npz (fp32 and fp16), next
+  to two floors any converter pays: hashing the file (its sha256 goes into the metadata) and
+  copying it (reading and writing as many bytes);
 * search: 1500 query frames (30 s of features at 50 frames/s), k = 8: faiss's IVF search vs
   RetrievalIndex.search and .blend on the converted file; brute force both ways;
 * the coarse-step matrix product in numpy vs MLX (which one the runtime should use);
@@ -59,6 +61,8 @@ CONVERT_IMPORT = "from rvc_convert.faiss_index import read_faiss_index\nfrom rvc
 CONVERSION = {
     "faiss: read_index + reconstruct_n": (FAISS_IMPORT, "index = faiss.read_index(src)\nvectors = index.reconstruct_n(0, index.ntotal)"),
     "faiss: read_index": (FAISS_IMPORT, "index = faiss.read_index(src)"),
+    "floor: sha256 of the file": ("import hashlib", "digest = hashlib.sha256()\nwith open(src, 'rb') as f:\n    for block in iter(lambda: f.read(1 << 22), b''):\n        digest.update(block)"),
+    "floor: copy the file (shutil.copyfile)": ("import shutil", "shutil.copyfile(src, out + '/copy.index')"),
     "rvc-convert: read_faiss_index": (CONVERT_IMPORT, "index = read_faiss_index(src)"),
     "rvc-convert: convert_index → .safetensors": (CONVERT_IMPORT, "convert_index(src, 'ios', out, name='bench-fp32')"),
     "rvc-convert: convert_index → .npz": (CONVERT_IMPORT, "convert_index(src, 'mlx', out, name='bench-fp32')"),
