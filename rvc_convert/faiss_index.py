@@ -652,9 +652,9 @@ class FileHasher:
                 while not self._stop.is_set():
                     got = handle.readinto(buffer)
                     if not got:
+                        self._digest = digest.hexdigest()  # only a hash of the whole file counts
                         break
                     digest.update(view[:got])
-            self._digest = digest.hexdigest()
         except OSError as exc:
             self._error = exc
 
@@ -665,6 +665,7 @@ class FileHasher:
         return self._digest
 
     def abandon(self) -> None:
+        """Stop early (a no-op once the hash is done)."""
         self._stop.set()
         self._thread.join()
 

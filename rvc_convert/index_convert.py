@@ -23,7 +23,7 @@ import numpy as np
 from . import __version__
 from .errors import UnsupportedModelError, UsageError
 from .faiss_index import IndexFile, IndexLayout
-from .writer import TensorSpec, ensure_writable_dir, write_npz, write_safetensors
+from .writer import LateMetadata, TensorSpec, ensure_writable_dir, write_npz, write_safetensors
 
 INDEX_FORMAT = "1"  # revision of the converted index layout (metadata "index_format")
 TARGET_SUFFIX = {"ios": ".safetensors", "mlx": ".npz"}
@@ -96,9 +96,9 @@ def convert_index(source: str | Path, target: str = "ios", out_dir: str | Path |
     source). Raises RvcConvertError subclasses only; writes nothing on failure.
 
     Everything is checked before anything is written: structure, centroids, ids, then every
-    vector (while a second thread computes the source's sha256 for the metadata). The vectors
-    then stream from the source to the output in blocks, so memory stays a few MiB whatever the
-    index size."""
+    vector. The vectors then stream from the source to the output in blocks, so memory stays a
+    few MiB whatever the index size. The source's sha256 (for the metadata) is computed on a
+    second thread meanwhile and written into the header last."""
     if target not in TARGET_SUFFIX:
         raise UsageError(f"unknown target '{target}': use one of {', '.join(TARGET_SUFFIX)}")
     dtype = dtype or "fp32"
@@ -121,27 +121,28 @@ def convert_index(source: str | Path, target: str = "ios", out_dir: str | Path |
             arrays = {"centroids": index_file.centroids(), "ids": index_file.ids(), "list_offsets": layout.list_offsets}
             for _ in index_file.vector_blocks():  # every vector checked before anything is written
                 pass
-        except BaseException:
+            specs = index_specs(layout, vector_dtype)
+            # the hash finishes while the vectors stream: the header gets it last (same bytes)
+            metadata = LateMetadata(index_metadata(layout, vector_dtype, "0" * 64), lambda: {"source_sha256": hasher.result()})
+            created = _missing_folders(out_dir)
+            ensure_writable_dir(out_dir)
+
+            def produce(spec: TensorSpec):
+                if spec.name == "vectors":
+                    return _vectors_as(index_file.vector_blocks(), vector_dtype, source)
+                return arrays[spec.name]
+
+            writer = write_safetensors if target == "ios" else write_npz
+            try:
+                writer(output, specs, produce, metadata)
+            except BaseException:
+                for folder in created:  # a refused index leaves nothing behind, not even the folder
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
+                raise
+        finally:
             hasher.abandon()
-            raise
-        specs = index_specs(layout, vector_dtype)
-        metadata = index_metadata(layout, vector_dtype, hasher.result())
-        created = _missing_folders(out_dir)
-        ensure_writable_dir(out_dir)
-
-        def produce(spec: TensorSpec):
-            if spec.name == "vectors":
-                return _vectors_as(index_file.vector_blocks(), vector_dtype, source)
-            return arrays[spec.name]
-
-        writer = write_safetensors if target == "ios" else write_npz
-        try:
-            writer(output, specs, produce, metadata)
-        except BaseException:
-            for folder in created:  # a refused index leaves nothing behind, not even the folder
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-            raise
+        metadata = metadata.final()
     return IndexConversion(source, target, output, layout, metadata, specs)
 
 

@@ -129,3 +129,22 @@ def test_writer_streamed_blocks_write_the_same_bytes(suffix, tmp_path):
         with pytest.raises(RvcConvertError, match="internal"):
             writer(tmp_path / f"bad{suffix}", specs[:1], bad, {})
         assert not (tmp_path / f"bad{suffix}").exists()
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
+def test_late_metadata_writes_the_same_bytes(suffix, tmp_path):
+    """Metadata completed after the data (the source hash, computed while the vectors stream)
+    gives the same file as the final metadata given up front; a late value whose length differs
+    from its placeholder is refused and leaves no file."""
+    from rvc_convert.errors import RvcConvertError
+    from rvc_convert.writer import LateMetadata, TensorSpec, write_npz, write_safetensors
+
+    writer = write_safetensors if suffix == ".safetensors" else write_npz
+    array = np.arange(12, dtype=np.float32).reshape(3, 4)
+    specs = [TensorSpec("a", array.dtype, array.shape)]
+    writer(tmp_path / f"direct{suffix}", specs, lambda s: array, {"k": "v", "hash": "f" * 64})
+    writer(tmp_path / f"late{suffix}", specs, lambda s: array, LateMetadata({"k": "v", "hash": "0" * 64}, lambda: {"hash": "f" * 64}))
+    assert (tmp_path / f"direct{suffix}").read_bytes() == (tmp_path / f"late{suffix}").read_bytes()
+    with pytest.raises(RvcConvertError, match="placeholder"):
+        writer(tmp_path / f"bad{suffix}", specs, lambda s: array, LateMetadata({"hash": "0" * 64}, lambda: {"hash": "f" * 63}))
+    assert not (tmp_path / f"bad{suffix}").exists()
