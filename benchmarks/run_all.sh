@@ -13,3 +13,5 @@ echo
 python benchmarks/bench_inspect.py
 echo
 python benchmarks/bench_bundle.py
+echo
+python benchmarks/bench_index.py
