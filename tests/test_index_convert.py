@@ -248,3 +248,24 @@ def test_a_changed_source_is_refused(tmp_path):
     with pytest.raises(CorruptFileError, match="changed since it was read"):
         np.asarray(loaded.root["invlists.vectors"].array)
     assert read_index_layout(source).ntotal == 10
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
+def test_writer_streamed_blocks_write_the_same_bytes(suffix, tmp_path):
+    """A tensor produced as row blocks (how the vectors stream) gives byte for byte the file the
+    whole array gives, empty tensors included; a block of the wrong dtype or row count is refused
+    and leaves no file."""
+    from rvc_convert.errors import RvcConvertError
+    from rvc_convert.writer import TensorSpec, write_npz, write_safetensors
+
+    writer = write_safetensors if suffix == ".safetensors" else write_npz
+    rng = np.random.default_rng(0)
+    arrays = {"a": rng.standard_normal((1000, 7)).astype(np.float32), "b": np.arange(5, dtype=np.int64), "z": np.zeros((0, 3), np.float16)}
+    specs = [TensorSpec(k, v.dtype, v.shape) for k, v in arrays.items()]
+    writer(tmp_path / f"whole{suffix}", specs, lambda s: arrays[s.name], {"k": "v"})
+    writer(tmp_path / f"blocks{suffix}", specs, lambda s: (arrays[s.name][i : i + 300] for i in range(0, len(arrays[s.name]), 300)), {"k": "v"})
+    assert (tmp_path / f"whole{suffix}").read_bytes() == (tmp_path / f"blocks{suffix}").read_bytes()
+    for bad in (lambda s: iter([arrays[s.name][:10]]), lambda s: iter([arrays[s.name].astype(np.float64)])):
+        with pytest.raises(RvcConvertError, match="internal"):
+            writer(tmp_path / f"bad{suffix}", specs[:1], bad, {})
+        assert not (tmp_path / f"bad{suffix}").exists()
