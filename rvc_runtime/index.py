@@ -24,7 +24,6 @@ import math
 import mmap
 import struct
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import mlx.core as mx
