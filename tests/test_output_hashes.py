@@ -30,15 +30,17 @@ from rvc_convert import OUTPUT_FORMAT_REVISION  # noqa: E402
 
 # rvc_convert.OUTPUT_FORMAT_REVISION, by revision: 1, the first pinned outputs. 2, rule packs edited
 # (weight-norm axis declared per layer kind, `targets` dropped, comments): only the recorded rules
-# hash changed, `weights_sans_rules` and every config sidecar stayed identical. 3, the retrieval
-# family (a voice's FAISS index) and its `table` layer kind in layouts.yaml: every rules hash
-# changed, `weights_sans_rules` and the configs stayed identical; the golden index joined the table.
+# hash changed, `weights_sans_rules` and every config sidecar stayed identical. 3, Applio's MRF
+# HiFi-GAN and RefineGAN voices convert: their golden voices added; every earlier entry unchanged.
+# 4, the retrieval family (a voice's FAISS index) and its `table` layer kind in layouts.yaml: every
+# rules hash changed, `weights_sans_rules` and the configs stayed identical; the golden index added.
 # The digest of the HASHES table each revision recorded: re-recording the table without a new
 # revision (or bumping without re-recording) fails test_the_revision_names_this_table.
 TABLE_DIGESTS = {
     1: "09963ad47bb407d16e13dcf0fd427fefada76cd3ba7c45476cd765175889736a",
     2: "cca946bfd99e88568b3a2a2ad12416504948ad4f8e7009ab86f1703347da7c7a",
-    3: "5018badd3a6d17ef64431ecab2d946caea4d5c2ed71e793813ea37dfbf488830",
+    3: "6c28eafe0d58978b228701d7b53ab827b5abc1f7374be46bb654a93a14cfecdb",
+    4: "4bd59518e9795b31bdcceeaae289ca08799b325084d8f1331ec6389258c07494",
 }
 
 GOLDEN_MODELS = (
@@ -53,6 +55,9 @@ GOLDEN_MODELS = (
     "hubert/contentvec_tiny_hf",
     "rmvpe/rmvpe_small.pt",
     "synth/models/v2-40k-f0.pth",  # 55 MB, only in the shared golden set
+    "vocoders/models/v2-40k-mrf-tiny.pth",
+    "vocoders/models/v2-48k-mrf-tiny.pth",
+    "vocoders/models/v2-32k-refinegan-tiny.pth",  # 26.5 MB, only in the shared golden set
     "pipeline/index/v1-40k-f0-tiny/added_IVF19_Flat_nprobe_1_v1-40k-f0-tiny_v1.index",  # a voice's FAISS index
 )
 TARGETS = ("ios", "mlx")
@@ -280,6 +285,66 @@ HASHES: dict[tuple[str, str, str], dict[str, str]] = {
         'weights': '10d40a094ad5a8f95934793b976a85d79e29c716f740ae0c2f4fc88efcd339f5',
         'config': 'e413e920076088c53de4c935a1fe3b66399ddcb94111a469acdb1436d6fa2a52',
         'weights_sans_rules': '70cc8358128a66e3e5847d3b54205211f3792c08652cb3eb9f2c6e8bde0412df',
+    },
+    ('vocoders/models/v2-40k-mrf-tiny.pth', 'ios', 'default'): {
+        'weights': '5d366232b4ceef91093e492e773e51cae9c433d17217e87865deea932ccc2ec7',
+        'config': 'b21c487e4564d202cbf48d236ce6f012aa120f4bb1d6de951ea33046c3abc094',
+        'weights_sans_rules': '082dcb7d405c571009b01782533a11d3418cf04975dcc28c8a91b3db8ae9afbf',
+    },
+    ('vocoders/models/v2-40k-mrf-tiny.pth', 'ios', 'fp32'): {
+        'weights': '534528f383f19da97cffe411bc8dcb970b5c969f9a3855236ce1910878e06742',
+        'config': 'b21c487e4564d202cbf48d236ce6f012aa120f4bb1d6de951ea33046c3abc094',
+        'weights_sans_rules': '7fadaeff71d5a96bae5d7ae28afca806ec97687240a6138e73aae390d1edaff1',
+    },
+    ('vocoders/models/v2-40k-mrf-tiny.pth', 'mlx', 'default'): {
+        'weights': 'f08354182330428fd0add0ed5d76d05c3414ff9a13b736dfc96706c8982f0fb5',
+        'config': 'b21c487e4564d202cbf48d236ce6f012aa120f4bb1d6de951ea33046c3abc094',
+        'weights_sans_rules': '6696131fcf9f7070fadf081b601f27a8339969427e9cb3ee1e90e7340c650ff1',
+    },
+    ('vocoders/models/v2-40k-mrf-tiny.pth', 'mlx', 'fp32'): {
+        'weights': '806654b093197b56dd0b219dda051be1df990df10e37bbb10cf22059ff31526c',
+        'config': 'b21c487e4564d202cbf48d236ce6f012aa120f4bb1d6de951ea33046c3abc094',
+        'weights_sans_rules': '08ea01b700369cf7e1334df4a1b065cfe11a8563edf9e0b48747f750eec42bd0',
+    },
+    ('vocoders/models/v2-48k-mrf-tiny.pth', 'ios', 'default'): {
+        'weights': '18ce53ff24e77deaa7286e84e3f8e15b2dfa456d65c66e5a41081ac4344b44c8',
+        'config': '0054a8b435c5894bb3c31cea45da0d95e0fee9b209902cce7265ce458fa61bcb',
+        'weights_sans_rules': 'cbfb1187194b1c4b8fc93875d4cc397d3d96a3d39c0cd76b42eb0729411fa230',
+    },
+    ('vocoders/models/v2-48k-mrf-tiny.pth', 'ios', 'fp32'): {
+        'weights': 'd3b09f70475149e8f8b7b8b47cfa90770a7a0696cf593b197e5e98df6ff4c13d',
+        'config': '0054a8b435c5894bb3c31cea45da0d95e0fee9b209902cce7265ce458fa61bcb',
+        'weights_sans_rules': 'e3c4052d99e66b2efa94256cec5ffa2746d9c6899083d454112dfdcbfc979928',
+    },
+    ('vocoders/models/v2-48k-mrf-tiny.pth', 'mlx', 'default'): {
+        'weights': '8c5f06422cd85e863f001f9e314e04ecac6235618f8dbec34b0071f6b62408f6',
+        'config': '0054a8b435c5894bb3c31cea45da0d95e0fee9b209902cce7265ce458fa61bcb',
+        'weights_sans_rules': 'b227db0c698f206e7a275bae14803032e25d771146abfa27209dffe2ddd8aa91',
+    },
+    ('vocoders/models/v2-48k-mrf-tiny.pth', 'mlx', 'fp32'): {
+        'weights': 'adfb56227f1351ec2ccce640494321bcbe5598d45ba2ca285cce9bdcea042d72',
+        'config': '0054a8b435c5894bb3c31cea45da0d95e0fee9b209902cce7265ce458fa61bcb',
+        'weights_sans_rules': '3f4cee16272379f2197c69ddbedd5476afbd0bd10f78a19039bb5000897c712b',
+    },
+    ('vocoders/models/v2-32k-refinegan-tiny.pth', 'ios', 'default'): {
+        'weights': 'eb53d1cdfabc780f90e88d83914c6cae117dc6b0111713d3104f3afc56315efd',
+        'config': 'fa781921ee31afc831ce4db211968980eb8f9f096a6c467e6c7caf570fe761f1',
+        'weights_sans_rules': '2490321c3478dcfa0db9716a1b156a91fbb3254f4880a6ebb9dd4cf25106e16e',
+    },
+    ('vocoders/models/v2-32k-refinegan-tiny.pth', 'ios', 'fp32'): {
+        'weights': 'eb914e737a086758f0e432e9474d4f595d085bbfd0e4a37ec06983a457c2749d',
+        'config': 'fa781921ee31afc831ce4db211968980eb8f9f096a6c467e6c7caf570fe761f1',
+        'weights_sans_rules': '1b92b35ba2473a815923c09a6ececd570f0e8c4126043f1d33a2023e90727113',
+    },
+    ('vocoders/models/v2-32k-refinegan-tiny.pth', 'mlx', 'default'): {
+        'weights': '88ea7bf7cc00fc4e34db6c55e34cf9ed888ee38e1b9ea170eb6c5145cbcb8879',
+        'config': 'fa781921ee31afc831ce4db211968980eb8f9f096a6c467e6c7caf570fe761f1',
+        'weights_sans_rules': '4fe1a009f590c82a16c8d4043ea4bd77fee36edaa77d828dfa452de5cadc011f',
+    },
+    ('vocoders/models/v2-32k-refinegan-tiny.pth', 'mlx', 'fp32'): {
+        'weights': '2cfd7be5b28003f07f79b5bca38f011abf07d594dbc103d473973cb35d229cad',
+        'config': 'fa781921ee31afc831ce4db211968980eb8f9f096a6c467e6c7caf570fe761f1',
+        'weights_sans_rules': '169c57920d953c7b928dd9cecc069b00b6cce56671d45c43715665d59c5cecd7',
     },
     ('pipeline/index/v1-40k-f0-tiny/added_IVF19_Flat_nprobe_1_v1-40k-f0-tiny_v1.index', 'ios', 'default'): {
         'weights': 'd7d586dd5c39305aa9436f019edb29ae48d3066c56b969dfc768c35dc47c72bc',

@@ -31,7 +31,8 @@ def _rvc_version(width: int) -> str:
 class SynthesizerFamily(Family):
     name = detect.FAMILY
     title = "RVC synthesizer exports and G_*.pth checkpoints"
-    rule_packs = {"synthesizer": None}
+    # the synthesizer's own pack, and one per decoder that extends it (mappings/synthesizer_<decoder>.yaml)
+    rule_packs = {"synthesizer": None, "synthesizer_mrf_hifigan": None, "synthesizer_refinegan": None}
     kind_labels = {
         "webui-export": "RVC WebUI export",
         "applio-export": "Applio export",
@@ -58,7 +59,8 @@ class SynthesizerFamily(Family):
         return expected_tensors(info.config)
 
     def variant(self, config: SynthesizerConfig) -> str:
-        return config.variant
+        decoder = decoder_named(config.vocoder)
+        return config.variant + (decoder.variant_suffix if decoder is not None else "")
 
     def facts(self, config: SynthesizerConfig) -> dict[str, str]:
         return {
@@ -89,7 +91,7 @@ class SynthesizerFamily(Family):
 
     def describe_variant(self, info: ModelInfo) -> dict[str, Any]:
         cfg = info.config
-        return {"name": cfg.variant, "version": cfg.version, "sample_rate": cfg.sr, "f0": bool(cfg.f0), "vocoder": cfg.vocoder, "speakers": cfg.spk_embed_dim}
+        return {"name": self.variant(cfg), "version": cfg.version, "sample_rate": cfg.sr, "f0": bool(cfg.f0), "vocoder": cfg.vocoder, "speakers": cfg.spk_embed_dim}
 
     def asset_contract(self, info: ModelInfo) -> dict[str, Any]:
         cfg = info.config

@@ -17,7 +17,7 @@ from ...safe_pickle import TensorRef
 from ..base import ModelInfo, Recognised
 from ..weights import weight_shape as shape_of
 from .config import PHONE_DIMS, SynthesizerConfig
-from .decoders import resolve_decoder
+from .decoders import resolve_decoder, vocoder_field_contradictions
 
 FAMILY = "synthesizer"
 APPLIO_FIELDS = ("vocoder", "model_hash", "embedder_model")  # top-level fields only Applio writes
@@ -81,11 +81,11 @@ def read(loaded: LoadedFile, found: Recognised) -> ModelInfo:
     evidence.append(f"emb_g.weight has {cfg.spk_embed_dim} rows -> {cfg.spk_embed_dim} speaker(s)")
     if stored is not None:
         contradictions += _compare_config(stored, cfg)
-    contradictions += _compare_fields(fields, cfg)
+    contradictions += _compare_fields(fields, cfg) + vocoder_field_contradictions(decoder, fields)
     if stored is None:
         notes.append("the file has no config list: every value was derived from the weights and RVC's defaults")
     facts = {k: fields[k] for k in REPORTED_FIELDS if k in fields and not isinstance(fields[k], (dict, list))}
-    return ModelInfo(FAMILY, found.kind, FAMILY, tensors, cfg, evidence, contradictions, notes, facts)
+    return ModelInfo(FAMILY, found.kind, decoder.rule_pack, tensors, cfg, evidence, contradictions, notes, facts)
 
 
 def _indices(tensors: dict[str, TensorRef], pattern: str) -> list[int]:
