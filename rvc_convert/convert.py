@@ -18,7 +18,7 @@ from .detect import CONVERTED_LAYOUT, detect
 from .errors import MappingError, UnsupportedModelError, UsageError
 from .families import ModelInfo, container_readers, family_named, load_family_rule_pack
 from .reader import LoadedFile, StreamedArray, read_model_file
-from .rules import FLOAT_DTYPES, ConversionPlan, PlanEntry, plan_conversion
+from .rules import FLOAT_DTYPES, ConversionPlan, PlanEntry, holds_parameters, plan_conversion
 from .lifecycle import fault_point
 from .publish import check_destinations, publish, staging_folder, write_failure
 from .safe_pickle import quote
@@ -55,7 +55,13 @@ def read_source(source: str | Path) -> LoadedFile:
 def build_plan(info: ModelInfo) -> ConversionPlan:
     """Plan the conversion of a detected model (or, for an already converted file, check it against the plan)."""
     pack = load_family_rule_pack(info.rule_pack)
-    expected = family_named(info.family).expected_tensors(info)
+    try:
+        expected = family_named(info.family).expected_tensors(info)
+    except (TypeError, KeyError, ValueError, IndexError, AttributeError) as exc:
+        if info.kind != "converted":
+            raise
+        # the config came from the file's metadata: a shape no real model has
+        raise UnsupportedModelError(f"its rvc-convert metadata config does not describe a {info.family} ({type(exc).__name__}: {quote(str(exc), 80)}): a damaged or forged file") from None
     if info.kind != "converted":
         tensors = {k: (tuple(t.array.shape), t.source_dtype) for k, t in info.tensors.items()}
         return plan_conversion(pack, tensors, expected, info.variant)
@@ -67,9 +73,9 @@ def build_plan(info: ModelInfo) -> ConversionPlan:
     problems = [f"{k} is missing" for k in sorted(set(wanted) - set(present))]
     problems += [f"{k} is not part of {info.variant}" for k in sorted(set(present) - set(wanted))]
     problems += [f"{k} is {list(present[k][0])}, expected {list(wanted[k])}" for k in sorted(set(wanted) & set(present)) if present[k][0] != wanted[k]]
-    kept = {rule.id for rule in pack.rules if rule.dtype == "keep"}
+    parameters = {rule.id for rule in pack.rules if holds_parameters(pack, rule)}
     problems += [f"{e.target} is {present[e.target][1]}, where a float parameter belongs" for e in reference.entries
-                 if e.target in present and e.rule_id not in kept and present[e.target][1] not in FLOAT_DTYPES]
+                 if e.target in present and e.rule_id in parameters and present[e.target][1] not in FLOAT_DTYPES]
     if problems:
         raise MappingError(f"converted file does not match {info.variant}: {'; '.join(problems[:4])}{' …' if len(problems) > 4 else ''}")
     entries = [

@@ -81,4 +81,8 @@ def _detect_converted(loaded: LoadedFile) -> ModelInfo:
         raise UnsupportedModelError(f"{loaded.path}: its metadata's source_sha256 {quote(source_sha256, 80)} / source_kind {quote(source_kind, 60)} are not what rvc-convert writes: a damaged or forged file")
     evidence = [f"rvc-convert metadata: family {family.name}, layout {quote(meta.get('layout'), 20)}, converter {quote(meta.get('rvc_convert.version', '?'), 40)}"]
     tensors = dict(iter_tensors(loaded.root))
-    return ModelInfo(family.name, "converted", pack, tensors, config, evidence, source_fields={"source_sha256": source_sha256, "source_kind": source_kind})
+    info = ModelInfo(family.name, "converted", pack, tensors, config, evidence, source_fields={"source_sha256": source_sha256, "source_kind": source_kind})
+    # A family without a config check of its own must still not fail later on a forged config:
+    # what reports and planning ask of it is asked here, where any failure is the file's (exit 2).
+    info.summary(), info.variant
+    return info

@@ -321,6 +321,11 @@ def _nearest_rules(key: str, pack: RulePack, count: int = 2) -> str:
 SHOWN_PROBLEMS = 4
 
 
+def holds_parameters(pack: RulePack, rule: Rule) -> bool:
+    """Whether the tensors of `rule` are float parameters (not a data table, not `dtype: keep`)."""
+    return rule.dtype != "keep" and pack.kind(rule.kind).check != "table"
+
+
 def _summarise(problems: list[str], limit: int = SHOWN_PROBLEMS, total: int | None = None) -> str:
     total = len(problems) if total is None else total
     shown = "; ".join(problems[:limit])
@@ -417,9 +422,10 @@ def plan_conversion(
     present_fused: dict[str, str] = {}
     for target, group in groups.items():
         rule, roles = group["rule"], group["roles"]
-        # A parameter is a float; integer, bool, complex or text storage would convert to nonsense
-        # (a rule may declare `dtype: keep` for a tensor that is not a float parameter).
-        if rule.dtype != "keep":
+        # A parameter is a float; integer, bool, complex or text storage would convert to nonsense.
+        # Data tables (layer kinds whose check is `table`, e.g. a retrieval index's ids) and rules
+        # that declare `dtype: keep` hold what they hold.
+        if holds_parameters(pack, rule):
             not_float += [f"{key} is {tensors[key][1]}" for key in sorted(roles.values()) if tensors[key][1] not in FLOAT_DTYPES]
         if set(roles) == {"g", "v"}:
             spellings.add("parametrizations" if any(k.endswith(".original0") for k in roles.values()) else "classic")
