@@ -51,6 +51,22 @@ def strict_json(text: str) -> object:
     return json.loads(text, parse_constant=refuse)
 
 
+def source_of(relpath: str, folder: Path) -> Path:
+    """A golden file; `pkg:<name>` a checkpoint published inside a reference package (CREPE, FCPE);
+    `index:ivf` a small FAISS IndexIVFFlat written field by field."""
+    if relpath.startswith("pkg:"):
+        from pitch_reference import reference_checkpoint
+
+        return reference_checkpoint(relpath[len("pkg:") :])
+    if relpath == "index:ivf":
+        import hostile_index
+
+        path = folder / "voice.index"
+        path.write_bytes(hostile_index.valid_bytes(hostile_index.base_index(d=768)))
+        return path
+    return golden_path(relpath)
+
+
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
     """rvc-convert's own output of a golden file, made once per (file, target)."""
@@ -60,7 +76,7 @@ def converted(tmp_path_factory):
     def make(relpath: str, target: str) -> Path:
         if (relpath, target) not in cache:
             name = re.sub(r"\W", "-", f"{relpath}-{target}")
-            proc = run_cli(["convert", str(golden_path(relpath)), "--target", target, "-o", str(folder), "--name", name, "--no-validate"], folder)
+            proc = run_cli(["convert", str(source_of(relpath, folder)), "--target", target, "-o", str(folder), "--name", name, "--no-validate"], folder)
             assert proc.returncode == 0, proc.stderr
             cache[(relpath, target)] = folder / f"{name}{'.safetensors' if target == 'ios' else '.npz'}"
         return cache[(relpath, target)]
