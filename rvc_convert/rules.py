@@ -423,7 +423,7 @@ def plan_conversion(
     for target, group in groups.items():
         rule, roles = group["rule"], group["roles"]
         # A parameter is a float; integer, bool, complex or text storage would convert to nonsense.
-        # Data tables (layer kinds whose check is `table`, e.g. a retrieval index's ids) and rules
+        # Data tables (layer kinds whose check is `table`, e.g. the ids of a search index) and rules
         # that declare `dtype: keep` hold what they hold.
         if holds_parameters(pack, rule):
             not_float += [f"{key} is {tensors[key][1]}" for key in sorted(roles.values()) if tensors[key][1] not in FLOAT_DTYPES]
