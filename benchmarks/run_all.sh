@@ -8,6 +8,8 @@ python benchmarks/bench_runtime.py --profile --single-thread-rows
 echo
 python benchmarks/bench_aux.py
 echo
+python benchmarks/bench_pipeline.py
+echo
 python benchmarks/bench_kernels.py
 echo
 python benchmarks/bench_inspect.py

@@ -335,3 +335,17 @@ def test_any_pitch_extractor_plugs_in(models, speech):
     assert np.all(classic.trace["f0_pitchf"][:20] == 0) and np.all(classic.trace["f0_pitch"][:20] == 1)
     with pytest.raises(ValueError, match="at least len"):
         Pipeline(models["v1"], models["hubert"], ConstantPitch(frames_short=2)).convert(speech)
+
+
+def test_pipeline_modules_need_no_rvc_convert():
+    """An app ships rvc_runtime alone: the pipeline, audio and figures modules import without it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['rvc_convert'] = None\n"
+        "import rvc_runtime.pipeline, rvc_runtime.audio, rvc_runtime.figures\n"
+        "assert not any(name.startswith('rvc_convert') and sys.modules[name] for name in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
