@@ -64,10 +64,12 @@ def atomic_output(path: Path) -> Iterator[Path]:
         raise
 
 
-def _checked(spec: TensorSpec, array: np.ndarray) -> bytes:
+def _checked(spec: TensorSpec, array: np.ndarray) -> np.ndarray:
+    """The array as little-endian, C-contiguous data (no copy when it already is: large arrays
+    are written straight from their buffer)."""
     if array.dtype != spec.dtype or tuple(array.shape) != tuple(spec.shape):
         raise RvcConvertError(f"internal: {spec.name} produced {array.dtype}{list(array.shape)}, planned {spec.dtype}{list(spec.shape)}")
-    return np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+    return np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False)
 
 
 def safetensors_order(specs: list[TensorSpec]) -> list[TensorSpec]:
@@ -90,19 +92,18 @@ def write_safetensors(path: Path, specs: list[TensorSpec], produce: Produce, met
         out.write(struct.pack("<Q", len(encoded)))
         out.write(encoded)
         for spec in ordered:
-            out.write(_checked(spec, produce(spec)))
+            out.write(memoryview(_checked(spec, produce(spec)).reshape(-1)).cast("B"))
 
 
 def write_npz(path: Path, specs: list[TensorSpec], produce: Produce, metadata: dict[str, str]) -> None:
     """An uncompressed .npz that np.load and mx.load read; metadata as JSON in the archive comment."""
     with atomic_output(path) as temp, zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_STORED) as archive:
         for spec in sorted(specs, key=lambda s: s.name):
-            array = produce(spec)
-            _checked(spec, array)
+            array = _checked(spec, produce(spec))
             info = zipfile.ZipInfo(f"{spec.name}.npy", date_time=ZIP_EPOCH)
             info.external_attr = 0o644 << 16
             with archive.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+                np.lib.format.write_array(member, array, allow_pickle=False)
         archive.comment = json.dumps(dict(sorted(metadata.items())), separators=(",", ":")).encode("utf-8")
 
 
