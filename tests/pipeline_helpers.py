@@ -36,6 +36,13 @@ def convert(source: Path, out_dir: Path) -> Path:
     return Path(convert_model(source, "mlx", out_dir, dtype="fp32").weights_path)
 
 
+def convert_index(source: Path, out_dir: Path) -> Path:
+    """A FAISS .index converted by rvc-convert (float32 vectors)."""
+    from rvc_convert.index_convert import convert_index as convert_faiss_index
+
+    return Path(convert_faiss_index(source, "mlx", out_dir).output)
+
+
 @lru_cache(maxsize=None)
 def load_case(name: str) -> tuple[dict[str, np.ndarray], dict]:
     """(arrays, meta) of a golden pipeline case, read once per test process."""
@@ -113,6 +120,18 @@ def show(case: str, stage: str, figs: dict[str, float]) -> None:
 
     parts = [text(k, v) for k, v in figs.items()]
     print(f"[{case}] {stage:<22} " + ", ".join(parts))
+
+
+def neighbour_ties(distances: np.ndarray, next_distance: np.ndarray, rel: float) -> np.ndarray:
+    """[n, k] bool: rank j of a frame is in a near-tie, its distance within `rel` of a
+    neighbouring rank's (for the last rank, of the next neighbour's, `next_distance` [n]), so a
+    search whose distances differ by that much may order or pick it differently."""
+    extended = np.concatenate([distances, np.asarray(next_distance).reshape(-1, 1)], axis=1)
+    close = np.abs(np.diff(extended, axis=1)) <= rel * np.abs(extended[:, 1:])
+    ties = np.zeros(distances.shape, bool)
+    ties |= close
+    ties[:, 1:] |= close[:, :-1]
+    return ties
 
 
 def cents(f0: np.ndarray) -> np.ndarray:

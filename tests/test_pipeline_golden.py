@@ -9,8 +9,9 @@ chunks; thinned: no per-chunk features or synthesizer audio). Two kinds of test:
 * chained: the whole pipeline from the input audio, every recorded stage compared with
   upstream's, the figures printed (run with -s to see them).
 
-Retrieval runs on upstream's recorded search results (ReplayIndex) until the runtime's own index
-search exists, so the stages after the index are proven independently of it.
+Retrieval runs through the runtime's own index search (the golden index converted by
+rvc-convert), and for tiny-a also on upstream's recorded search results (ReplayIndex), which
+proves the stages after the index independently of the search.
 
 Tolerances and what sets them (docs/pipeline.md, "Parity"):
 * high-pass: float64 filtfilt; scipy's lfilter rounds differently on another CPU and the
@@ -18,6 +19,8 @@ Tolerances and what sets them (docs/pipeline.md, "Parity"):
 * f0: the runtime RMVPE against upstream is within 0.001 cents; upstream's own float32 decode
   rounds f0 by ~1e-3 Hz; 0.01 cents allowed, voicing identical.
 * HuBERT / features: max |Δ| / RMS 1e-4 (the runtime HuBERT's test bound; measured ~3e-6).
+* index search: distances within 2e-5 relative (they inherit the features' ~3e-6 difference),
+  the same neighbours except where two distances are that close (ties).
 * synthesizer on upstream's inputs: 80 dB (runtime test bound; measured ~94 dB).
 * synthesizer and everything after it in the chain: the NSF source integrates f0 into a phase,
   so the ~1e-3 Hz f0 rounding above caps the chain near 70 dB
@@ -34,6 +37,7 @@ import pytest
 from golden import golden_path
 from pipeline_helpers import (
     HUBERT,
+    INDEX_FILE,
     INDEX_VECTORS,
     RMVPE,
     VOICE,
@@ -43,14 +47,17 @@ from pipeline_helpers import (
     case_parameters,
     cents,
     convert,
+    convert_index,
     figures,
     load_case,
+    neighbour_ties,
     show,
 )
 
 from rvc_runtime import Synthesizer
 from rvc_runtime.audio import load_audio_16k
 from rvc_runtime.hubert import HuBERT
+from rvc_runtime.index import RetrievalIndex
 from rvc_runtime.pipeline import (
     F0_MEL_MAX,
     F0_MEL_MIN,
@@ -75,6 +82,7 @@ from rvc_runtime.rmvpe import RMVPE as RMVPEModel
 HIGHPASS_MAX_ABS = 1e-7
 F0_MAX_CENTS = 0.01
 FEATURES_MAX_REL = 1e-4
+INDEX_D_MAX_REL = 2e-5
 SYNTH_ISOLATED_MIN_SNR = 80.0
 CHAIN_MIN_SNR = 60.0
 CHAIN_MIN_SPEC_CORR = 0.9999
@@ -88,6 +96,7 @@ def models(tmp_path_factory):
         "voice": Synthesizer.from_file(convert(golden_path(VOICE), out)),
         "hubert": HuBERT.from_file(convert(golden_path(HUBERT), out)),
         "rmvpe": RMVPEModel.from_file(convert(golden_path(RMVPE), out)),
+        "index": RetrievalIndex.from_file(convert_index(golden_path(INDEX_FILE), out)),
     }
 
 
@@ -95,21 +104,33 @@ def make_index(arrays):
     return ReplayIndex(arrays, np.load(golden_path(INDEX_VECTORS)))
 
 
-def pipeline_for(models, arrays, meta):
-    index = make_index(arrays) if meta["parameters"]["index_rate"] != 0 else None
-    return Pipeline(models["voice"], models["hubert"], RMVPEPitch(models["rmvpe"]), index)
+_RUNS: dict[tuple[str, str, str], object] = {}
 
 
-_RUNS: dict[tuple[str, str], object] = {}
-
-
-def run_case(models, name: str, compat: str = "webui"):
-    """The whole chain on a golden case's input (deterministic noise, trace on), once per module."""
-    if (name, compat) not in _RUNS:
+def run_case(models, name: str, compat: str = "webui", index: str = "runtime"):
+    """The whole chain on a golden case's input (deterministic noise, trace on), once per module.
+    index "runtime": the converted golden index (given to tiny-b too, whose index rate 0 must leave
+    it unused, as upstream does); "replay": upstream's recorded search results."""
+    if (name, compat, index) not in _RUNS:
         arrays, meta = load_case(name)
-        pipe = pipeline_for(models, arrays, meta)
-        _RUNS[name, compat] = pipe.convert(case_input(arrays), **case_parameters(meta), compat=compat, noise="zero", trace=True)
-    return _RUNS[name, compat]
+        retrieval = models["index"] if index == "runtime" else make_index(arrays)
+        pipe = Pipeline(models["voice"], models["hubert"], RMVPEPitch(models["rmvpe"]), retrieval)
+        _RUNS[name, compat, index] = pipe.convert(case_input(arrays), **case_parameters(meta), compat=compat, noise="zero", trace=True)
+    return _RUNS[name, compat, index]
+
+
+def check_search(models, name, trace, arrays, chunk):
+    """Our search's distances and neighbours against upstream's faiss results for one chunk."""
+    prefix = f"chunk{chunk}."
+    ours_d, ours_i = trace[prefix + "index_D"], trace[prefix + "index_I"]
+    ref_d, ref_i = arrays[prefix + "index_D"], arrays[prefix + "index_I"]
+    next_d = models["index"].search(trace[prefix + "hubert"][0], k=ours_d.shape[1] + 1)[0][:, -1]
+    ties = neighbour_ties(ref_d, next_d, INDEX_D_MAX_REL)
+    differ = ours_i != ref_i
+    rel = float(np.max(np.abs(ours_d - ref_d) / ref_d))
+    show(name, f"{prefix}index_D/I", {"D_max_rel": rel, "frames": len(ours_i), "frames_with_other_ids": int(differ.any(axis=1).sum()), "tie_ranks": int(ties.sum())})
+    assert rel <= INDEX_D_MAX_REL
+    assert not np.any(differ & ~ties)
 
 
 def coarse_ties(f0_shifted: np.ndarray, max_cents: float) -> np.ndarray:
@@ -223,12 +244,17 @@ def test_tail_stages_on_upstream_input(name):
 # ------------------------------------------------------------------ the whole chain
 
 
-@pytest.mark.parametrize("name", SHORT_CASES)
-def test_chain_matches_upstream_stage_by_stage(models, name):
+@pytest.mark.parametrize("name, index", [("tiny-a", "runtime"), ("tiny-a", "replay"), ("tiny-b", "runtime")])
+def test_chain_matches_upstream_stage_by_stage(models, name, index):
     arrays, meta = load_case(name)
-    result = run_case(models, name)
+    result = run_case(models, name, index=index)
     trace = result.trace
+    name = f"{name}/{index}"
     assert result.chunks == meta["chunks"]
+    if meta["parameters"]["index_rate"] == 0:
+        assert "chunk0.index_D" not in trace  # index rate 0: the index is not searched
+    elif index == "runtime":
+        check_search(models, name, trace, arrays, 0)
     assert result.sample_rate == int(arrays["sr_out"])
     for key in ("audio_loaded", "audio_input", "highpass_b", "highpass_a"):
         assert np.array_equal(trace[key], arrays[key]), key
@@ -290,6 +316,7 @@ def test_long_chain_matches_upstream(models):
         i = chunk["index"]
         for stage in ("p_len", "sid", "pitch"):
             assert np.array_equal(trace[f"chunk{i}.{stage}"], arrays[f"chunk{i}.{stage}"]), (i, stage)
+        check_search(models, "tiny-c", trace, arrays, i)
     for stage in ("audio_final_float",):
         figs = audio_figures(trace[stage], arrays[stage])
         show("tiny-c", stage, figs)

@@ -17,11 +17,12 @@ import soundfile as sf
 import soxr
 from golden import golden_path
 from mlx.utils import tree_flatten
-from pipeline_helpers import HUBERT, INDEX_VECTORS, RMVPE, VOICE, ReplayIndex, convert, load_case
+from pipeline_helpers import HUBERT, INDEX_FILE, RMVPE, VOICE, convert, convert_index
 
 from rvc_runtime import Synthesizer
 from rvc_runtime.audio import AudioFileError, load_audio_16k, read_audio, to_mono, write_audio
 from rvc_runtime.hubert import HuBERT
+from rvc_runtime.index import RetrievalIndex
 from rvc_runtime.pipeline import WINDOW, InputAudioError, ModelMismatchError, Pipeline, RMVPEPitch
 from rvc_runtime.rmvpe import RMVPE as RMVPEModel
 from rvc_runtime.weights import load_into
@@ -41,6 +42,7 @@ def models(tmp_path_factory):
         "hubert-768": hubert_768(hubert),
         "hubert-no-proj": hubert_without_final_proj(hubert),
         "rmvpe": RMVPEPitch(RMVPEModel.from_file(convert(golden_path(RMVPE), out))),
+        "index-256": RetrievalIndex.from_file(convert_index(golden_path(INDEX_FILE), out)),
     }
 
 
@@ -238,10 +240,11 @@ def test_v2_voice_needs_768_d_features(models):
 
 
 def test_index_must_match_the_voice(models):
-    index = ReplayIndex(load_case("tiny-a")[0], np.load(golden_path(INDEX_VECTORS)))
-    assert index.dim == 256
+    """The golden v1 voice's index (256-d) with a v2 voice (768-d features)."""
+    assert models["index-256"].dim == 256
     with pytest.raises(ModelMismatchError, match=r"256-d vectors but the voice is v2 \(768-d\)"):
-        Pipeline(models["v2"], models["hubert-768"], models["rmvpe"], index)
+        Pipeline(models["v2"], models["hubert-768"], models["rmvpe"], models["index-256"])
+    Pipeline(models["v1"], models["hubert"], models["rmvpe"], models["index-256"])  # its own voice fits
 
 
 def test_pitch_options_and_pitch_guidance_must_agree(models, speech):
