@@ -416,9 +416,9 @@ class Pipeline:
         if not self.f0 and self.pitch is not None:
             raise ModelMismatchError("the voice has no pitch guidance (f0 = 0): it takes no pitch extractor, key or f0 method")
 
-    def _check_parameters(self, key, index_rate, protect, rms_mix_rate, resample_sr, sid, compat, noise) -> None:
+    def _check_parameters(self, key, index_rate, protect, rms_mix_rate, resample_sr, sid, compat, noise, seed) -> None:
         def number(name, value, low, high):
-            if not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value) or not low <= value <= high:
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value) or not low <= value <= high:
                 raise ValueError(f"{name} must be a number in [{low:g}, {high:g}], got {value!r}")
 
         number("key", key, -MAX_KEY, MAX_KEY)
@@ -429,6 +429,8 @@ class Pipeline:
             raise ValueError(f"compat must be one of {', '.join(COMPAT_MODES)}, got {compat!r}")
         if noise not in NOISE_MODES:
             raise ValueError(f"noise must be None (random draws like upstream) or 'zero', got {noise!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63):
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         if not isinstance(resample_sr, (int, np.integer)) or not (resample_sr == 0 or SAMPLE_RATE <= resample_sr <= 384000):
             raise ValueError(f"resample_sr must be 0 (the voice's rate, {self.sample_rate} Hz) or a rate from 16000 to 384000 Hz, got {resample_sr!r}")
         speakers = self.synthesizer.config.n_speakers
@@ -461,7 +463,7 @@ class Pipeline:
         draws like upstream (repeatable with `seed`), "zero" is the deterministic mode. progress is
         called as progress(stage, done, total) after each chunk and stage.
         """
-        self._check_parameters(key, index_rate, protect, rms_mix_rate, resample_sr, sid, compat, noise)
+        self._check_parameters(key, index_rate, protect, rms_mix_rate, resample_sr, sid, compat, noise, seed)
         audio = np.asarray(audio)
         if audio.ndim != 1:
             raise InputAudioError(f"the pipeline takes mono audio as a 1-D array, got shape {audio.shape}; downmix first")

@@ -273,6 +273,8 @@ def test_pitch_options_and_pitch_guidance_must_agree(models, speech):
         ({"sid": 3}, "sid"),
         ({"resample_sr": 8000}, "resample_sr"),
         ({"resample_sr": 44100.0}, "resample_sr"),
+        ({"seed": -1}, "seed"),
+        ({"index_rate": True}, "index_rate"),
     ],
 )
 def test_parameters_out_of_range_are_refused(v1_pipeline, speech, options, message):
