@@ -348,8 +348,11 @@ class Conversion:
     sample_rate: int
     chunks: list[dict[str, Any]]
     timings: dict[str, float]  # seconds per stage
-    f0: np.ndarray | None  # Hz per 10 ms frame of the padded input, after filling, before the key shift
-    pitchf: np.ndarray | None  # after the key shift (what the synthesizer got)
+    # f0 contours in Hz per 10 ms frame of the input (frame i starts at sample 160·i; the
+    # padding's frames dropped); None for voices without pitch guidance
+    f0_raw: np.ndarray | None  # the pitch extractor's, 0 = unvoiced
+    f0: np.ndarray | None  # after the unvoiced filling (webui), before the key shift
+    pitchf: np.ndarray | None  # after the key shift: what the synthesizer got
     split_points: list[int] = field(default_factory=list)
     trace: dict[str, np.ndarray] | None = None
 
@@ -510,7 +513,7 @@ class Pipeline:
         t = clock("split", t)
         report("split", 1, 1)
 
-        f0 = pitch = pitchf = None
+        f0_raw = f0 = pitch = pitchf = None
         if self.f0:
             f0_raw = np.asarray(self.pitch.f0(padded.astype(np.float32)), dtype=np.float64)
             keep(f"f0_{self.pitch.name}", f0_raw)
@@ -550,7 +553,12 @@ class Pipeline:
         keep("audio_int16", samples16)
         keep("sr_out", np.array(rate, dtype=np.int64))
         clock("int16", t)
-        return Conversion(out, samples16, rate, table, timings, f0, pitchf, points, record)
+        contours = [None, None, None]
+        if self.f0:  # on the input's timeline: drop the reflect padding's frames
+            first = self.timing.t_pad // WINDOW
+            span = slice(first, first + len(x) // WINDOW)
+            contours = [f0_raw[span].astype(np.float32), f0[span].astype(np.float32), pitchf[span]]
+        return Conversion(out, samples16, rate, table, timings, *contours, points, record)
 
     def _convert_chunk(self, chunk, padded, pitch, pitchf, index_rate, protect, sid, noise, seed, keep, clock):
         """Upstream's `vc` on one chunk: HuBERT -> index blend -> x2 -> p_len cut -> protect ->

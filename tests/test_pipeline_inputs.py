@@ -256,7 +256,7 @@ def test_pitch_options_and_pitch_guidance_must_agree(models, speech):
     with pytest.raises(ModelMismatchError, match=r"key shift \(\+2\)"):
         nof0.convert(speech, key=2)
     result = nof0.convert(speech, noise="zero", trace=True)
-    assert len(result.audio) == output_samples(len(speech), 320) and result.f0 is None
+    assert len(result.audio) == output_samples(len(speech), 320) and result.f0 is None and result.f0_raw is None and result.pitchf is None
     assert "f0_pitch" not in result.trace and "chunk0.pitch" not in result.trace
 
 
@@ -314,7 +314,8 @@ def test_resample_sr_resamples_the_final_audio(v1_pipeline, speech):
 
 
 class ConstantPitch:
-    """A stand-in pitch method: 200 Hz everywhere except the first 20 frames (unvoiced)."""
+    """A stand-in pitch method: 200 Hz everywhere except 20 unvoiced frames, 1.2 to 1.4 s into the
+    padded audio (0.2 to 0.4 s into the input)."""
 
     name = "const"
 
@@ -325,7 +326,7 @@ class ConstantPitch:
     def f0(self, audio16k):
         self.calls.append(audio16k)
         f0 = np.full(1 + len(audio16k) // WINDOW - self.frames_short, 200.0)
-        f0[:20] = 0
+        f0[120:140] = 0
         return f0
 
 
@@ -337,7 +338,14 @@ def test_any_pitch_extractor_plugs_in(models, speech):
     assert audio.dtype == np.float32 and len(audio) == len(speech) + 2 * 16000
     assert "f0_const" in result.trace and np.all(result.trace["f0_pitchf"] == 400)  # filled, one octave up
     classic = pipe.convert(speech, key=12, compat="classic", noise="zero", trace=True)
-    assert np.all(classic.trace["f0_pitchf"][:20] == 0) and np.all(classic.trace["f0_pitch"][:20] == 1)
+    assert np.all(classic.trace["f0_pitchf"][120:140] == 0) and np.all(classic.trace["f0_pitch"][120:140] == 1)
+    # the contours on the input's timeline: the padding's 100 frames dropped
+    frames = len(speech) // WINDOW
+    for run in (result, classic):
+        assert len(run.f0_raw) == len(run.f0) == len(run.pitchf) == frames
+        assert np.all(run.f0_raw[20:40] == 0) and np.all(np.delete(run.f0_raw, np.s_[20:40]) == 200)
+    assert np.all(result.f0 == 200) and np.all(result.pitchf == 400)
+    assert np.all(classic.f0[20:40] == 0) and np.all(classic.pitchf[20:40] == 0) and classic.pitchf[0] == 400
     with pytest.raises(ValueError, match="at least len"):
         Pipeline(models["v1"], models["hubert"], ConstantPitch(frames_short=2)).convert(speech)
 
