@@ -104,16 +104,18 @@ class PitchExtractor(Protocol):
 
 
 class RMVPEPitch:
-    """RMVPE as a pitch extractor, with the voicing threshold upstream's pipeline passes (0.03)."""
+    """RMVPE as a pitch extractor, with the voicing threshold upstream's pipeline passes (0.03).
+    pad_mode None pads the mel with zeros as the WebUI does; "reflect" is Applio's padding."""
 
     name = "rmvpe"
 
-    def __init__(self, model: Any, threshold: float = 0.03):
+    def __init__(self, model: Any, threshold: float = 0.03, pad_mode: str | None = None):
         self.model = model
         self.threshold = threshold
+        self.pad_mode = pad_mode
 
     def f0(self, audio16k: np.ndarray) -> np.ndarray:
-        return self.model.f0(audio16k, threshold=self.threshold)
+        return self.model.f0(audio16k, threshold=self.threshold, pad_mode=self.pad_mode)
 
 
 # ------------------------------------------------------------------ stages (pure numpy)
