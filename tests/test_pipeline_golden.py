@@ -13,7 +13,7 @@ Retrieval runs through the runtime's own index search (the golden index converte
 rvc-convert), and for tiny-a also on upstream's recorded search results (ReplayIndex), which
 proves the stages after the index independently of the search.
 
-Tolerances and what sets them (docs/pipeline.md, "Parity"):
+Tolerances and what sets them (docs/pipeline.md, "Parity with upstream"):
 * high-pass: float64 filtfilt; scipy's lfilter rounds differently on another CPU and the
   48 Hz poles sit near the unit circle, so ~2e-8 absolute, 1e-7 allowed.
 * f0: the runtime RMVPE against upstream is within 0.001 cents; upstream's own float32 decode
