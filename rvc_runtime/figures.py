@@ -61,3 +61,11 @@ def compare_audio(ours: np.ndarray, ref: np.ndarray) -> dict[str, float]:
         "correlation": correlation(a, b),
         "spectrogram_correlation": spectrogram_correlation(a, b),
     }
+
+
+def format_correlation(value: float) -> str:
+    """Enough decimals to show where a correlation near 1 stops being 9s (0.99999998, not 1.000000)."""
+    if not np.isfinite(value) or value >= 1:
+        return f"{value:.6f}"
+    digits = int(np.clip(np.ceil(-np.log10(1 - value)) + 1, 4, 10))
+    return f"{value:.{digits}f}"

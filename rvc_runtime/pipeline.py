@@ -384,6 +384,7 @@ class Pipeline:
         if self.version is None:
             raise ModelMismatchError(f"the voice takes {self.phone_dim}-d features; RVC voices take 256 (v1) or 768 (v2)")
         self._check_models()
+        highpass_coefficients()  # imports scipy.signal now, not inside the first conversion's timings
 
     @property
     def sample_rate(self) -> int:
@@ -391,7 +392,12 @@ class Pipeline:
 
     @property
     def f0(self) -> bool:
+        """Whether the voice is pitch-guided."""
         return bool(self.synthesizer.config.f0)
+
+    @property
+    def speakers(self) -> int:
+        return int(self.synthesizer.config.n_speakers)
 
     def _check_models(self) -> None:
         """Refuse chains whose parts cannot work together, naming the mismatch."""
@@ -438,7 +444,7 @@ class Pipeline:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         if not isinstance(resample_sr, (int, np.integer)) or not (resample_sr == 0 or SAMPLE_RATE <= resample_sr <= 384000):
             raise ValueError(f"resample_sr must be 0 (the voice's rate, {self.sample_rate} Hz) or a rate from 16000 to 384000 Hz, got {resample_sr!r}")
-        speakers = self.synthesizer.config.n_speakers
+        speakers = self.speakers
         if not isinstance(sid, (int, np.integer)) or not 0 <= sid < speakers:
             raise ValueError(f"sid must be a speaker id from 0 to {speakers - 1} (this voice has {speakers}), got {sid!r}")
         if not self.f0 and key != 0:

@@ -1,0 +1,166 @@
+"""The models of a voice-conversion chain, from the files a user names: a bundle's manifest entries,
+converted files, or source files converted on the fly into a private folder removed afterwards.
+
+Which model fills which part of the chain (rvc_runtime.pipeline.Pipeline's keywords) comes from
+the family registry (`Family.pipeline_slot`, `Family.load_runtime`); nothing here names a family.
+The retrieval index is not a registry family: a FAISS `.index` is converted with
+rvc_convert.index_convert, a converted one read by rvc_runtime.index.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .bundle.manifest import read_manifest
+from .bundle.roles import bundle_families, listed_role, role_named, shared_roles
+from .convert import convert_model, read_source
+from .detect import detect
+from .errors import CorruptFileError, InputIOError, ModelMismatchError, UnsupportedModelError, UsageError
+from .families import BundleRole, Family, family_named, registered_families
+from .reader import file_sha256
+
+PITCH_SLOT = "pitch"
+INDEX_SLOT = "index"
+CONVERTED_SUFFIXES = (".safetensors", ".npz")
+
+
+@dataclass
+class ChainPart:
+    """One model of the chain: where it came from and what it is."""
+
+    slot: str  # the Pipeline keyword it fills
+    role: str  # the bundle role (or "index")
+    family: str | None
+    path: Path
+    converted_here: bool  # a source file converted on the fly
+    runtime: Any = field(repr=False, default=None)
+
+    def describe(self) -> dict[str, Any]:
+        return {"role": self.role, "family": self.family, "path": str(self.path), "converted_on_the_fly": self.converted_here}
+
+
+@dataclass
+class Chain:
+    pipeline: Any  # rvc_runtime.pipeline.Pipeline
+    parts: list[ChainPart]
+
+    def part(self, slot: str) -> ChainPart | None:
+        return next((p for p in self.parts if p.slot == slot), None)
+
+
+def pitch_families() -> list[Family]:
+    return [f for f in registered_families() if f.pipeline_slot == PITCH_SLOT and f.bundle_role is not None]
+
+
+def family_of_role(role: BundleRole) -> Family:
+    return next(f for f in bundle_families() if f.bundle_role.name == role.name)
+
+
+def bundle_files(folder: Path, voice: str) -> tuple[Path, dict[str, Path], Path | None]:
+    """(voice weights, shared role -> weights, the voice's index or None) of one voice of a bundle,
+    every file checked against the sha256 the manifest records."""
+    manifest = read_manifest(folder)
+    voices = manifest.get(listed_role().spec_key, [])
+    entry = next((v for v in voices if v["name"] == voice), None)
+    if entry is None:
+        names = ", ".join(v["name"] for v in voices) or "none"
+        raise UsageError(f"{folder}: the bundle has no voice {voice!r} (its voices: {names})")
+
+    def checked(record: dict[str, Any]) -> Path:
+        path = folder / record["path"]
+        if not path.is_file():
+            raise InputIOError(f"{path}: listed in {folder}/manifest.json but missing; rebuild the bundle")
+        if file_sha256(path) != record["sha256"]:
+            raise CorruptFileError(f"{path}: its sha256 differs from the manifest's: the file changed after the bundle was built (`rvc-convert verify {folder}`)")
+        return path
+
+    shared = {role.name: checked(manifest[role.spec_key]["files"]["weights"]) for role in shared_roles() if manifest.get(role.spec_key)}
+    index = entry["files"].get(INDEX_SLOT)
+    return checked(entry["files"]["weights"]), shared, checked(index) if index else None
+
+
+def _load_model(path: Path, role: BundleRole, scratch: Path) -> ChainPart:
+    """The runtime model of a converted file, or of a source file converted into `scratch`."""
+    if not path.exists():
+        raise InputIOError(f"{path}: no such file or folder")
+    info = detect(read_source(path))
+    family = family_named(info.family)
+    if family.bundle_role is None or family.bundle_role.name != role.name or family.pipeline_slot is None:
+        what = family.bundle_role.noun if family.bundle_role else f"a {family.name} model"
+        hint = f"; pass it as --{family.bundle_role.name}" if family.bundle_role and family.bundle_role.shared else ""
+        raise UsageError(f"{path}: is {what}, not {role.noun}{hint}")
+    converted = path
+    if info.kind != "converted":
+        # float32 whatever the source: an fp16 file would round the fused weight-norm weights (~4 dB of chain SNR)
+        converted = convert_model(path, "mlx", scratch, dtype="fp32", name=f"{role.name}-{len(list(scratch.iterdir()))}").weights_path
+    try:
+        runtime = family.load_runtime(converted)
+    except ValueError as exc:
+        raise UnsupportedModelError(f"{path}: does not load into the runtime: {exc}") from None
+    return ChainPart(family.pipeline_slot, role.name, family.name, path, info.kind != "converted", runtime)
+
+
+def _load_index(path: Path, scratch: Path) -> ChainPart:
+    from rvc_runtime.index import RetrievalIndex
+
+    from .index_convert import convert_index
+
+    if not path.is_file():
+        raise InputIOError(f"{path}: no such file")
+    converted = path
+    if path.suffix.lower() not in CONVERTED_SUFFIXES:
+        converted = convert_index(path, "mlx", scratch, name=f"index-{len(list(scratch.iterdir()))}").output
+    try:
+        runtime = RetrievalIndex.from_file(converted)
+    except ValueError as exc:
+        raise CorruptFileError(str(exc)) from None
+    return ChainPart(INDEX_SLOT, INDEX_SLOT, None, path, converted != path, runtime)
+
+
+def load_chain(voice: Path, shared: dict[str, Path], index: Path | None, pitch_method: str | None = None, key: float = 0) -> Chain:
+    """Load (converting sources on the fly) and join the models of one chain. `shared`: bundle role
+    name -> file, for the roles given. The pitch model is the one named by `pitch_method` (a pitch
+    family's name), else the only one given; a voice without pitch guidance takes none, and neither
+    a pitch method nor a key. Mismatched models raise ModelMismatchError naming the mismatch."""
+    from rvc_runtime.pipeline import ModelMismatchError as RuntimeMismatch
+
+    methods = {f.name for f in pitch_families()}
+    if pitch_method is not None and pitch_method not in methods:
+        raise UsageError(f"unknown f0 method {pitch_method!r}: use one of {', '.join(sorted(methods))}")
+    with tempfile.TemporaryDirectory(prefix="rvc-chain-") as folder:
+        scratch = Path(folder)
+        parts = [_load_model(voice, listed_role(), scratch)]
+        parts += [_load_model(path, role_named(name), scratch) for name, path in shared.items()]
+        if index is not None:
+            parts.append(_load_index(index, scratch))
+    voice_part = parts[0]
+    has_pitch = bool(voice_part.runtime.config.f0)
+    pitch_parts = {p.family: p for p in parts if p.slot == PITCH_SLOT}
+    flag = " or ".join(f"--{f.bundle_role.name}" for f in pitch_families())
+    if not has_pitch:
+        if pitch_method is not None or key != 0:
+            given = "--f0-method" if pitch_method is not None else f"--key {key:+g}"
+            raise UsageError(f"{voice}: the voice has no pitch guidance (f0 = 0), so {given} does not apply to it; drop it")
+        parts = [p for p in parts if p.slot != PITCH_SLOT]
+    elif pitch_method is not None:
+        if pitch_method not in pitch_parts:
+            raise UsageError(f"--f0-method {pitch_method}: no {pitch_method} model given; pass --{family_named(pitch_method).bundle_role.name}")
+        parts = [p for p in parts if p.slot != PITCH_SLOT or p.family == pitch_method]
+    elif not pitch_parts:
+        raise UsageError(f"{voice}: the voice is pitch-guided (f0 = 1) and needs a pitch estimator: pass {flag}")
+    else:
+        first = next(p for p in parts if p.slot == PITCH_SLOT)
+        parts = [p for p in parts if p.slot != PITCH_SLOT or p is first]
+    missing = [role for role in shared_roles() if family_of_role(role).pipeline_slot not in (PITCH_SLOT, None) and role.name not in {p.role for p in parts}]
+    if missing:
+        raise UsageError(f"{voice}: every voice needs {' and '.join(r.title for r in missing)}: pass {' '.join('--' + r.name for r in missing)} (or a bundle folder and --voice)")
+    try:
+        from rvc_runtime.pipeline import Pipeline
+
+        pipeline = Pipeline(**{p.slot: p.runtime for p in parts})
+    except RuntimeMismatch as exc:
+        raise ModelMismatchError(f"{voice}: {exc}") from None
+    return Chain(pipeline, parts)
