@@ -176,6 +176,10 @@ def infer_command(
             raise InputIOError(f"{flag} {path}: no such file")
     if plot is not None:
         _check_output(plot, ".png", "--plot", inputs + [output])
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError("--plot needs matplotlib: pip install 'rvc-convert[plot]'") from None
         if plot.resolve() == output.resolve():
             raise UsageError("--plot and --output name the same file")
 
