@@ -14,7 +14,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Union
 
 import numpy as np
 
@@ -45,7 +45,11 @@ class TensorSpec:
         return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
 
 
-Produce = Callable[[TensorSpec], np.ndarray]
+# A tensor's data: the whole array, or an iterable of row blocks (along axis 0, in order) for
+# tensors too large to hold in memory at once. Each block is written before the next is asked
+# for, so a producer may refill one buffer.
+Produced = Union[np.ndarray, Iterable[np.ndarray]]
+Produce = Callable[[TensorSpec], Produced]
 
 
 @contextlib.contextmanager
@@ -72,13 +76,48 @@ def _checked(spec: TensorSpec, array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False)
 
 
+def _pieces(spec: TensorSpec, produced: Produced) -> Iterator[np.ndarray]:
+    """The tensor's data as little-endian, C-contiguous blocks; checks dtype and shape."""
+    if isinstance(produced, np.ndarray):
+        yield _checked(spec, produced)
+        return
+    rows = 0
+    for block in produced:
+        if block.dtype != spec.dtype or tuple(block.shape[1:]) != tuple(spec.shape[1:]):
+            raise RvcConvertError(f"internal: {spec.name} produced a {block.dtype}{list(block.shape)} block, planned {spec.dtype}{list(spec.shape)}")
+        rows += block.shape[0]
+        yield np.ascontiguousarray(block).astype(block.dtype.newbyteorder("<"), copy=False)
+    if rows != (spec.shape[0] if spec.shape else 1):
+        raise RvcConvertError(f"internal: {spec.name} produced {rows} rows, planned {spec.shape[0] if spec.shape else 1}")
+
+
 def safetensors_order(specs: list[TensorSpec]) -> list[TensorSpec]:
     """Wider dtypes first, then by name: every tensor stays aligned to its element size."""
     return sorted(specs, key=lambda s: (-s.dtype.itemsize, s.name))
 
 
-def write_safetensors(path: Path, specs: list[TensorSpec], produce: Produce, metadata: dict[str, str]) -> None:
-    ordered = safetensors_order(specs)
+@dataclass(frozen=True)
+class LateMetadata:
+    """Metadata with values known only once the tensors are written (a hash computed alongside):
+    `known` holds every key, the late ones with placeholders of their final length; `late()`
+    returns the final values. A safetensors header is written before the data and rewritten at
+    the end, so the file is byte-identical to one written with the final metadata from the start."""
+
+    known: dict[str, str]
+    late: Callable[[], dict[str, str]]
+
+    def final(self) -> dict[str, str]:
+        values = self.late()
+        changed = [k for k, v in values.items() if k not in self.known or len(v) != len(self.known[k])]
+        if changed:
+            raise RvcConvertError(f"internal: late metadata {changed} has no placeholder of its length")
+        return self.known | values
+
+
+Metadata = Union[dict[str, str], LateMetadata]
+
+
+def _safetensors_header(ordered: list[TensorSpec], metadata: dict[str, str]) -> bytes:
     header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))}
     offset = 0
     for spec in ordered:
@@ -87,24 +126,45 @@ def write_safetensors(path: Path, specs: list[TensorSpec], produce: Produce, met
         header[spec.name] = {"dtype": SAFETENSORS_CODES[spec.dtype], "shape": list(spec.shape), "data_offsets": [offset, offset + spec.nbytes]}
         offset += spec.nbytes
     encoded = json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    encoded += b" " * (-len(encoded) % 8)
+    return encoded + b" " * (-len(encoded) % 8)
+
+
+def write_safetensors(path: Path, specs: list[TensorSpec], produce: Produce, metadata: Metadata) -> None:
+    ordered = safetensors_order(specs)
+    late = isinstance(metadata, LateMetadata)
+    encoded = _safetensors_header(ordered, metadata.known if late else metadata)
     with atomic_output(path) as temp, open(temp, "wb") as out:
         out.write(struct.pack("<Q", len(encoded)))
         out.write(encoded)
         for spec in ordered:
-            out.write(memoryview(_checked(spec, produce(spec)).reshape(-1)).cast("B"))
+            for piece in _pieces(spec, produce(spec)):
+                out.write(memoryview(piece.reshape(-1)).cast("B"))
+        if late:
+            final = _safetensors_header(ordered, metadata.final())
+            if len(final) != len(encoded):
+                raise RvcConvertError("internal: the final safetensors header changed length")
+            out.seek(8)
+            out.write(final)
 
 
-def write_npz(path: Path, specs: list[TensorSpec], produce: Produce, metadata: dict[str, str]) -> None:
+def write_npz(path: Path, specs: list[TensorSpec], produce: Produce, metadata: Metadata) -> None:
     """An uncompressed .npz that np.load and mx.load read; metadata as JSON in the archive comment."""
     with atomic_output(path) as temp, zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_STORED) as archive:
         for spec in sorted(specs, key=lambda s: s.name):
-            array = _checked(spec, produce(spec))
+            produced = produce(spec)
             info = zipfile.ZipInfo(f"{spec.name}.npy", date_time=ZIP_EPOCH)
             info.external_attr = 0o644 << 16
             with archive.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, array, allow_pickle=False)
-        archive.comment = json.dumps(dict(sorted(metadata.items())), separators=(",", ":")).encode("utf-8")
+                if isinstance(produced, np.ndarray):
+                    np.lib.format.write_array(member, _checked(spec, produced), allow_pickle=False)
+                    continue
+                # the header write_array writes for a C-ordered array, then the blocks: same bytes
+                header = {"descr": np.lib.format.dtype_to_descr(spec.dtype.newbyteorder("<")), "fortran_order": False, "shape": tuple(spec.shape)}
+                np.lib.format.write_array_header_1_0(member, header)
+                for piece in _pieces(spec, produced):
+                    member.write(memoryview(piece.reshape(-1)).cast("B"))
+        final = metadata.final() if isinstance(metadata, LateMetadata) else metadata
+        archive.comment = json.dumps(dict(sorted(final.items())), separators=(",", ":")).encode("utf-8")
 
 
 def write_json(path: Path, value: Any) -> None:

@@ -9,11 +9,12 @@ The converted file (written by `rvc-convert`; layout and maths in docs/retrieval
 `centroids` [nlist, d], `vectors` [ntotal, d] grouped by inverted list, `list_offsets` [nlist+1]
 and `ids` [ntotal] (the original faiss id of each row).
 
-Search is exact where faiss rounds: candidates are short-listed with float32 matrix products,
-and the short list is proven (by the float32 error bound of those products) to contain the true
-nearest lists / vectors, whose distances are then computed in float64 from the differences and
-rounded once to float32. A query equal to a stored vector therefore finds it at distance exactly
-0, as faiss does.
+Search is exact where faiss rounds. The coarse step (and brute force) ranks rows by float32
+matrix products and keeps that ranking only where the float32 error bound proves it; otherwise
+it re-ranks a short list by exact float64 distances. Distances to the vectors of the probed lists
+come from one float64 product per list (|q|^2 + |v|^2 - 2 q.v, recomputed from the differences
+where cancellation could reach float32 precision) and are rounded once to float32. A query equal
+to a stored vector therefore finds it at distance exactly 0, as faiss does.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlx.core as mx
 import numpy as np
 
 INDEX_FORMAT = "1"  # the converted layout revision this runtime reads (metadata "index_format")
@@ -34,30 +36,67 @@ METRICS = ("l2", "inner_product")
 FLT_MAX = float(np.finfo(np.float32).max)
 SAFETENSORS_DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "I64": np.dtype("<i8")}
 MAX_HEADER_BYTES = 100 << 20
-SHORTLIST_EXTRA = 16  # candidates kept beyond the ones asked for, before the exact re-ranking
-CHUNK_ELEMENTS = 1 << 22  # bounds the float64 temporaries of the exact distances (32 MiB)
-MATMUL_CHUNK = 1 << 16  # table rows per float32 product in brute-force search
+SHORTLIST_EXTRA = 16  # rows kept beyond the ones asked for when the float32 ranking is re-checked
+CHUNK_ELEMENTS = 1 << 22  # bounds every temporary of the search (float64: 32 MiB)
+QUERY_BLOCK = 1024  # queries per float32 product
+TABLE_BLOCK = 8192  # table rows per float32 product (brute force)
+# Below this fraction of |q|^2 + |v|^2 the float64 expansion may lose float32 precision: such
+# distances (near-duplicates, exact matches) are recomputed from the differences.
+CANCELLATION_GUARD = 1e-4
 
 
 class IndexFileError(ValueError):
     """A converted index file that is missing, malformed or inconsistent (one-line message)."""
 
 
-@dataclass(frozen=True)
 class _Table:
-    """Rows to search (centroids or vectors) with what the short list's error bound needs."""
+    """Rows to rank (the centroids, or all vectors for brute force) and what ranking them needs.
 
-    rows: np.ndarray  # float32 or float16 [n, d]
-    sqnorms: np.ndarray  # float32 [n]: |row|^2
-    max_norm: float  # max |row|
+    Rows are ranked by their float32 "goodness" g = q.t - |t|^2/2 for L2 (larger is nearer:
+    |q - t|^2 = |q|^2 - 2g) or g = q.t for inner product, one matrix product per block of rows:
+    [q, 1] . [t, -|t|^2/2]."""
+
+    def __init__(self, rows: np.ndarray, metric: str, cache: bool):
+        self.rows, self.metric = rows, metric
+        sq = np.empty(rows.shape[0], np.float64)
+        for start in range(0, rows.shape[0], TABLE_BLOCK):
+            sq[start : start + TABLE_BLOCK] = _sqnorms(rows[start : start + TABLE_BLOCK])
+        self.sqnorms = sq
+        self.max_norm = math.sqrt(float(sq.max())) if sq.size else 0.0
+        self._cached = self._augmented(0, rows.shape[0]) if cache else None
+
+    def _augmented(self, start: int, stop: int) -> mx.array:
+        last = -0.5 * self.sqnorms[start:stop] if self.metric == "l2" else np.zeros(stop - start)
+        return mx.array(np.concatenate([self.rows[start:stop].astype(np.float32), last[:, None].astype(np.float32)], axis=1))
+
+    def blocks(self):
+        """(first row, augmented block) pairs covering the table."""
+        if self._cached is not None:
+            yield 0, self._cached
+            return
+        for start in range(0, self.rows.shape[0], TABLE_BLOCK):
+            yield start, self._augmented(start, min(start + TABLE_BLOCK, self.rows.shape[0]))
+
+    def bound(self, q: np.ndarray) -> np.ndarray:
+        """Per query, b >= |float32 g - exact g| for every row: gamma (|q||t| + |t|^2/2) for L2,
+        gamma |q||t| for inner product, gamma = (d + 4) 2^-23 (twice the textbook bound of a
+        length-(d+1) dot product in float32, which also covers the rounding of |t|^2/2)."""
+        gamma = (q.shape[1] + 4) * 2.0**-23
+        t = self.max_norm
+        qt = np.sqrt(_sqnorms(q)) * t
+        return gamma * (qt + t * t / 2) if self.metric == "l2" else gamma * qt
 
 
-def _table(rows: np.ndarray) -> _Table:
-    sq = np.empty(rows.shape[0], np.float32)
-    for start in range(0, rows.shape[0], MATMUL_CHUNK):
-        part = rows[start : start + MATMUL_CHUNK].astype(np.float64)
-        sq[start : start + MATMUL_CHUNK] = np.einsum("nd,nd->n", part, part)
-    return _Table(rows, sq, math.sqrt(float(sq.max())) if sq.size else 0.0)
+def _sqnorms(rows: np.ndarray) -> np.ndarray:
+    """float64 |row|^2 (squares of float32 values are exact in float64)."""
+    wide = rows.astype(np.float64)
+    return np.einsum("nd,nd->n", wide, wide)
+
+
+def _goodness(q_aug: mx.array, block: mx.array) -> np.ndarray:
+    """float32 [queries, rows] goodness through MLX (faster than numpy's BLAS on these shapes:
+    benchmarks/bench_index.py measures both). Any summation order meets `_Table.bound`."""
+    return np.array(mx.matmul(q_aug, block.T), dtype=np.float32, copy=True)
 
 
 class RetrievalIndex:
@@ -70,7 +109,7 @@ class RetrievalIndex:
         self.metadata = dict(metadata or {})
         self.source = source
         self._list_sizes = np.diff(list_offsets)
-        self._centroid_table = _table(centroids)
+        self._centroid_table = _Table(centroids, metric, cache=True)
         self._vector_table: _Table | None = None  # built on the first brute-force search
 
     # --- what the pipeline reads -----------------------------------------------------------------
@@ -184,55 +223,85 @@ class RetrievalIndex:
 
     def _search_rows(self, q: np.ndarray, k: int, brute_force: bool) -> tuple[np.ndarray, np.ndarray]:
         """(D, row positions in the grouped vector table, -1 where missing)."""
-        if self.ntotal == 0:  # a trained-but-empty index finds nothing
-            return self._pad(np.zeros((q.shape[0], 0), np.float32), np.zeros((q.shape[0], 0), np.int64), k)
+        n = q.shape[0]
+        D = np.full((n, k), self._missing(), np.float32)
+        rows = np.full((n, k), -1, np.int64)
+        if self.ntotal == 0 or n == 0:  # a trained-but-empty index finds nothing
+            return D, rows
         if brute_force:
             if self._vector_table is None:
-                self._vector_table = _table(self.vectors)
-            return self._pad(*_nearest(q, self._vector_table, min(k, self.ntotal), self.metric), k)
-        _, lists = _nearest(q, self._centroid_table, self.nprobe, self.metric)
-        return self._scan_lists(q, lists, k)
+                self._vector_table = _Table(self.vectors, self.metric, cache=False)
+            found = _nearest(q, self._vector_table, min(k, self.ntotal))
+            take = found.shape[1]
+            D[:, :take], rows[:, :take] = _exact(q, self.vectors, found, self.metric), found
+            return D, rows
+        lists = _nearest(q, self._centroid_table, self.nprobe)
+        self._scan_lists(q, lists, D, rows)
+        return D, rows
 
-    def _pad(self, D: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        n, have = rows.shape
-        out_D = np.full((n, k), self._missing(), np.float32)
-        out_rows = np.full((n, k), -1, np.int64)
-        out_D[:, :have], out_rows[:, :have] = D[:, :k], rows[:, :k]
-        return out_D, out_rows
-
-    def _scan_lists(self, q: np.ndarray, lists: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact distances to every vector of each query's probed lists, in faiss's scan order
-        (nearest list first, stored order within a list); keep the k best."""
-        n = q.shape[0]
+    def _scan_lists(self, q: np.ndarray, lists: np.ndarray, out_D: np.ndarray, out_rows: np.ndarray) -> None:
+        """Distances to every vector of each query's probed lists; keep the k best, ranked as faiss
+        ranks them (by float32 distance; ties in scan order: nearest list first, stored order)."""
+        n, k = out_D.shape
         sizes = self._list_sizes[lists]  # [n, nprobe]
-        ends = np.cumsum(sizes, axis=1)
-        totals = ends[:, -1] if n else np.zeros(0, np.int64)
-        out_D = np.full((n, k), self._missing(), np.float32)
-        out_rows = np.full((n, k), -1, np.int64)
-        order = np.argsort(totals, kind="stable")  # similar candidate counts share a chunk (less padding)
-        start = 0
-        while start < n:
-            stop = start + 1
-            # grow the chunk while the padded float64 block stays under CHUNK_ELEMENTS
-            while stop < n and (stop + 1 - start) * max(int(totals[order[stop]]), 1) * self.dim <= CHUNK_ELEMENTS:
-                stop += 1
-            chosen = order[start:stop]
-            width = max(int(totals[chosen].max()), 1)
-            position = np.arange(width)
-            probe = (position[None, :, None] >= ends[chosen][:, None, :]).sum(axis=2)  # which probed list
-            valid = position[None, :] < totals[chosen][:, None]
-            probe = np.minimum(probe, lists.shape[1] - 1)
-            list_no = np.take_along_axis(lists[chosen], probe, axis=1)
-            before = np.take_along_axis(ends[chosen] - sizes[chosen], probe, axis=1)
-            rows = np.where(valid, self.list_offsets[list_no] + position[None, :] - before, 0)
-            dist = _exact(q[chosen], self.vectors, rows, self.metric)
+        segment = np.cumsum(sizes, axis=1) - sizes  # where each probed list starts in a query's candidate row
+        totals = sizes.sum(axis=1)
+        qsq = _sqnorms(q)
+        for chunk in _chunks_by_width(totals, CHUNK_ELEMENTS // 2):
+            width = int(totals[chunk].max())
+            if width == 0:
+                continue
+            dist = np.full((chunk.size, width), np.inf)
+            rows = np.full((chunk.size, width), -1, np.int64)
+            local, probe = np.nonzero(sizes[chunk])
+            list_no = lists[chunk][local, probe]
+            order = np.argsort(list_no, kind="stable")
+            local, probe, list_no = local[order], probe[order], list_no[order]
+            bounds = np.flatnonzero(np.diff(list_no)) + 1
+            for part in np.split(np.arange(list_no.size), bounds):
+                j = int(list_no[part[0]])
+                lo, hi = int(self.list_offsets[j]), int(self.list_offsets[j + 1])
+                who = chunk[local[part]]
+                block = _list_distances(q[who], qsq[who], self.vectors[lo:hi], self.metric)
+                columns = segment[who, probe[part]][:, None] + np.arange(hi - lo)
+                dist[local[part, None], columns] = block
+                rows[local[part, None], columns] = np.arange(lo, hi)
+            rounded = dist.astype(np.float32)
+            key = rounded if self.metric == "l2" else np.where(rows >= 0, -rounded, np.inf)
             take = min(k, width)
-            best = _rank(dist, valid, take, self.metric)
-            got_valid = np.take_along_axis(valid, best, axis=1)
-            out_D[chosen, :take] = np.where(got_valid, np.take_along_axis(dist, best, axis=1), self._missing())
-            out_rows[chosen, :take] = np.where(got_valid, np.take_along_axis(rows, best, axis=1), -1)
-            start = stop
-        return out_D, out_rows
+            best = np.argsort(key, axis=1, kind="stable")[:, :take]
+            picked = np.take_along_axis(rows, best, axis=1)
+            out_rows[chunk, :take] = picked
+            out_D[chunk, :take] = np.where(picked >= 0, np.take_along_axis(rounded, best, axis=1), self._missing())
+
+
+def _chunks_by_width(widths: np.ndarray, budget: int):
+    """Consecutive groups of query indices whose padded candidate rows fit in `budget` entries."""
+    order = np.argsort(widths, kind="stable")  # similar widths share a chunk: little padding
+    start = 0
+    while start < order.size:
+        stop = start + 1
+        while stop < order.size and (stop + 1 - start) * max(int(widths[order[stop]]), 1) <= budget:
+            stop += 1
+        yield np.sort(order[start:stop])
+        start = stop
+
+
+def _list_distances(q: np.ndarray, qsq: np.ndarray, vectors: np.ndarray, metric: str) -> np.ndarray:
+    """float64 [m, s]: squared L2 (|q|^2 + |v|^2 - 2 q.v, exact products and float64 sums) or inner
+    product of each query with each vector of one list."""
+    wide = vectors.astype(np.float64)
+    dots = q.astype(np.float64) @ wide.T
+    if metric != "l2":
+        return dots
+    vsq = np.einsum("sd,sd->s", wide, wide)
+    dist = qsq[:, None] + vsq[None, :] - 2 * dots
+    close = dist < CANCELLATION_GUARD * (qsq[:, None] + vsq[None, :])
+    if close.any():  # near-duplicates: the differences give the distance without cancellation
+        qi, vi = np.nonzero(close)
+        diff = wide[vi] - q[qi].astype(np.float64)
+        dist[qi, vi] = np.einsum("nd,nd->n", diff, diff)
+    return dist
 
 
 def blend_neighbours(D: np.ndarray, rows: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -264,57 +333,76 @@ def blend_neighbours(D: np.ndarray, rows: np.ndarray, vectors: np.ndarray) -> tu
     return retrieved.astype(np.float32, copy=False), found
 
 
-# --- nearest rows of a table: float32 short list, exact float64 ranking ------------------------------
+# --- nearest rows of a table: float32 products, proven or re-ranked exactly ----------------------
 
 
-def _nearest(q: np.ndarray, table: _Table, keep: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """The `keep` best rows of `table` for each query (exact ranking; ties: lower row first)."""
-    n, total = q.shape[0], table.rows.shape[0]
+def _nearest(q: np.ndarray, table: _Table, keep: int) -> np.ndarray:
+    """Row numbers [n, keep] of the `keep` best rows of `table` per query, best first, by exact
+    distance (ties: the lower row first).
+
+    Each float32 goodness is within b of its exact value (`_Table.bound`). Where the best keep + 1
+    of a query are more than 2b apart from each other, their float32 order is the exact order and
+    is used as is (one matrix product and a few argmax passes). Other queries re-rank a short
+    list of keep + SHORTLIST_EXTRA rows exactly, or the whole table when even that short list is
+    not provably enough."""
+    total = table.rows.shape[0]
     keep = min(keep, total)
-    if keep == 0 or n == 0:
-        return np.zeros((n, keep), np.float32), np.zeros((n, keep), np.int64)
-    width = min(total, keep + SHORTLIST_EXTRA)
-    scores, rows = _shortlist(q, table, width, metric)
-    certain = _proven(q, table, scores, keep, metric) if width < total else np.ones(n, bool)
-    for i in np.flatnonzero(~certain):  # rare: rows within rounding distance of the keep-th; rank all
-        rows[i] = _exact_best(q[i], table.rows, width, metric)
-    dist = _exact(q, table.rows, rows, metric)
-    best = _rank(dist, np.ones_like(dist, bool), keep, metric, tiebreak=rows)
-    return np.take_along_axis(dist, best, axis=1), np.take_along_axis(rows, best, axis=1)
+    good, rows = _top(q, table, min(keep + 1, total))
+    bound = 2 * table.bound(q)
+    decided = (-np.diff(good.astype(np.float64), axis=1) > bound[:, None]).all(axis=1)
+    redo = np.flatnonzero(~decided)
+    if redo.size:
+        width = min(total, keep + SHORTLIST_EXTRA)
+        good_r, rows_r = _top(q[redo], table, width)
+        enough = np.full(redo.size, width == total) | (good_r[:, keep - 1].astype(np.float64) - good_r[:, -1] > bound[redo])
+        exact = _exact(q[redo], table.rows, rows_r, table.metric).astype(np.float64)
+        key = exact if table.metric == "l2" else -exact
+        rows_r = np.take_along_axis(rows_r, np.lexsort((rows_r, key), axis=1), axis=1)
+        for i in np.flatnonzero(~enough):  # rare: too many rows within rounding of the keep-th
+            rows_r[i] = _exact_best(q[redo[i]], table.rows, width, table.metric)
+        rows[redo, :keep] = rows_r[:, :keep]
+    return rows[:, :keep]
 
 
-def _shortlist(q: np.ndarray, table: _Table, width: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """The `width` best rows by float32 scores (smaller is better): |t|^2 - 2 q.t for L2, -q.t for IP."""
+def _top(q: np.ndarray, table: _Table, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The m rows of largest float32 goodness per query, sorted by (goodness desc, row)."""
     n = q.shape[0]
-    best_scores = np.empty((n, 0), np.float32)
-    best_rows = np.empty((n, 0), np.int64)
-    for start in range(0, table.rows.shape[0], MATMUL_CHUNK):
-        part = table.rows[start : start + MATMUL_CHUNK].astype(np.float32, copy=False)
-        dots = q @ part.T
-        scores = table.sqnorms[start : start + part.shape[0]] - 2 * dots if metric == "l2" else -dots
-        scores = np.concatenate([best_scores, scores], axis=1)
-        rows = np.concatenate([best_rows, np.broadcast_to(np.arange(start, start + part.shape[0]), (n, part.shape[0]))], axis=1)
-        if scores.shape[1] > width:
-            pick = np.argpartition(scores, width - 1, axis=1)[:, :width]
-            scores, rows = np.take_along_axis(scores, pick, axis=1), np.take_along_axis(rows, pick, axis=1)
-        best_scores, best_rows = scores, rows
-    return best_scores, best_rows
+    out_good = np.empty((n, m), np.float32)
+    out_rows = np.empty((n, m), np.int64)
+    for qs in range(0, n, QUERY_BLOCK):
+        block_q = q[qs : qs + QUERY_BLOCK]
+        q_aug = mx.array(np.concatenate([block_q, np.ones((block_q.shape[0], 1), np.float32)], axis=1))
+        good = np.empty((block_q.shape[0], 0), np.float32)
+        rows = np.empty((block_q.shape[0], 0), np.int64)
+        for start, block in table.blocks():
+            g = _goodness(q_aug, block)
+            pick = _largest(g, m)
+            good = np.concatenate([good, np.take_along_axis(g, pick, axis=1)], axis=1)
+            rows = np.concatenate([rows, pick + start], axis=1)
+            if good.shape[1] > m:
+                pick = _largest(good, m)
+                good, rows = np.take_along_axis(good, pick, axis=1), np.take_along_axis(rows, pick, axis=1)
+        order = np.lexsort((rows, -good), axis=1)
+        out_good[qs : qs + QUERY_BLOCK] = np.take_along_axis(good, order, axis=1)
+        out_rows[qs : qs + QUERY_BLOCK] = np.take_along_axis(rows, order, axis=1)
+    return out_good, out_rows
 
 
-def _proven(q: np.ndarray, table: _Table, scores: np.ndarray, keep: int, metric: str) -> np.ndarray:
-    """Per query: does the short list provably hold the exact `keep` best rows?
-
-    Each float32 score is within b of its exact value, b = gamma (|t|^2 + 2|q||t|) for L2 and
-    gamma |q||t| for IP, gamma = (d + 4) 2^-23 (twice the textbook bound of a length-d dot
-    product). A row left out scored at least the short list's worst, so it is provably worse than
-    the keep-th best when worst - keep-th > 2b."""
-    d = q.shape[1]
-    gamma = (d + 4) * 2.0**-23
-    qnorm = np.sqrt(np.einsum("nd,nd->n", q.astype(np.float64), q.astype(np.float64)))
-    t = table.max_norm
-    bound = gamma * (t * t + 2 * qnorm * t) if metric == "l2" else gamma * qnorm * t
-    ordered = np.sort(scores, axis=1)
-    return ordered[:, -1].astype(np.float64) - ordered[:, keep - 1] > 2 * bound
+def _largest(values: np.ndarray, m: int) -> np.ndarray:
+    """Column indices of the m largest entries per row (unordered)."""
+    m = min(m, values.shape[1])
+    if m > 4:
+        return np.argpartition(values, values.shape[1] - m, axis=1)[:, -m:]
+    picks = np.empty((values.shape[0], m), np.int64)
+    kept = np.empty((values.shape[0], m), values.dtype)
+    rows = np.arange(values.shape[0])
+    for i in range(m):  # a few argmax passes beat partitioning every row
+        picks[:, i] = np.argmax(values, axis=1)
+        kept[:, i] = values[rows, picks[:, i]]
+        values[rows, picks[:, i]] = -np.inf
+    for i in range(m):
+        values[rows, picks[:, i]] = kept[:, i]
+    return picks
 
 
 def _exact(q: np.ndarray, table: np.ndarray, rows: np.ndarray, metric: str) -> np.ndarray:
@@ -337,25 +425,15 @@ def _exact(q: np.ndarray, table: np.ndarray, rows: np.ndarray, metric: str) -> n
 def _exact_best(query: np.ndarray, table: np.ndarray, width: int, metric: str) -> np.ndarray:
     """The `width` best rows of the whole table for one query, by exact distance (bounded memory)."""
     step = max(1, CHUNK_ELEMENTS // table.shape[1])
-    best_dist, best_rows = np.empty(0, np.float32), np.empty(0, np.int64)
+    best_dist, best_rows = np.empty(0, np.float64), np.empty(0, np.int64)
     for start in range(0, table.shape[0], step):
         rows = np.arange(start, min(start + step, table.shape[0]))
-        dist = np.concatenate([best_dist, _exact(query[None, :], table, rows[None, :], metric)[0]])
+        dist = _exact(query[None, :], table, rows[None, :], metric)[0].astype(np.float64)
+        dist = np.concatenate([best_dist, dist if metric == "l2" else -dist])
         rows = np.concatenate([best_rows, rows])
-        pick = _rank(dist[None, :], np.ones((1, dist.size), bool), width, metric, tiebreak=rows[None, :])[0]
+        pick = np.lexsort((rows, dist))[:width]
         best_dist, best_rows = dist[pick], rows[pick]
     return best_rows
-
-
-def _rank(dist: np.ndarray, valid: np.ndarray, take: int, metric: str, tiebreak: np.ndarray | None = None) -> np.ndarray:
-    """Column indices of the `take` best valid entries per row, best first; ties keep column
-    order (faiss's scan order), or the smaller `tiebreak` value when given."""
-    key = np.where(valid, dist.astype(np.float64) if metric == "l2" else -dist.astype(np.float64), np.inf)
-    if tiebreak is None:
-        order = np.argsort(key, axis=1, kind="stable")
-    else:
-        order = np.lexsort((tiebreak, key), axis=1)
-    return order[:, :take]
 
 
 # --- strict loading --------------------------------------------------------------------------------
@@ -391,8 +469,8 @@ def _check_arrays(centroids, vectors, list_offsets, ids, metric, nprobe, source:
 
 
 def _check_finite(array: np.ndarray, what: str) -> None:
-    for start in range(0, array.shape[0], MATMUL_CHUNK):
-        if not np.isfinite(array[start : start + MATMUL_CHUNK]).all():
+    for start in range(0, array.shape[0], TABLE_BLOCK):
+        if not np.isfinite(array[start : start + TABLE_BLOCK]).all():
             raise IndexFileError(f"{what} hold NaN or infinity; re-convert the index")
 
 

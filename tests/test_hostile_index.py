@@ -63,7 +63,7 @@ def outcomes(tmp_path_factory):
                           capture_output=True, text=True, timeout=TIMEOUT_S, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(proc.stdout.strip().splitlines()[-1])
-    written = sorted(str(p.relative_to(outroot)) for p in outroot.rglob("*") if p.is_file())
+    written = sorted(str(p.relative_to(outroot)) for p in outroot.rglob("*"))
     return results, written, before == sorted(p.name for p in corpus.iterdir())
 
 
@@ -95,9 +95,10 @@ def test_refused(case, outcomes):
 
 
 def test_bounded_memory_and_nothing_written(outcomes):
-    """Across the whole corpus peak RSS grows by < 64 MiB; only the sanity case wrote a file."""
+    """Across the whole corpus peak RSS grows by < 64 MiB; only the sanity case wrote anything
+    (a refused file leaves neither a file, nor a temporary, nor the output folder)."""
     results, written, corpus_unchanged = outcomes
     growth = max(r["rss_growth_kb"] for r in results.values())
     assert growth < RSS_GROWTH_LIMIT_KB, f"peak RSS grew by {growth // 1024} MiB"
-    assert written == ["valid-ivf/valid-ivf.safetensors"]
+    assert written == ["valid-ivf", "valid-ivf/valid-ivf.safetensors"]
     assert corpus_unchanged

@@ -109,3 +109,42 @@ def test_usage_errors(tmp_path):
             convert_index(source, out_dir=tmp_path, **kwargs)
         assert info.value.exit_code == 4
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
+def test_writer_streamed_blocks_write_the_same_bytes(suffix, tmp_path):
+    """A tensor produced as row blocks (how the vectors stream) gives byte for byte the file the
+    whole array gives, empty tensors included; a block of the wrong dtype or row count is refused."""
+    from rvc_convert.errors import RvcConvertError
+    from rvc_convert.writer import TensorSpec, write_npz, write_safetensors
+
+    writer = write_safetensors if suffix == ".safetensors" else write_npz
+    rng = np.random.default_rng(0)
+    arrays = {"a": rng.standard_normal((1000, 7)).astype(np.float32), "b": np.arange(5, dtype=np.int64), "z": np.zeros((0, 3), np.float16)}
+    specs = [TensorSpec(k, v.dtype, v.shape) for k, v in arrays.items()]
+    writer(tmp_path / f"whole{suffix}", specs, lambda s: arrays[s.name], {"k": "v"})
+    writer(tmp_path / f"blocks{suffix}", specs, lambda s: (arrays[s.name][i : i + 300] for i in range(0, len(arrays[s.name]), 300)), {"k": "v"})
+    assert (tmp_path / f"whole{suffix}").read_bytes() == (tmp_path / f"blocks{suffix}").read_bytes()
+    for bad in (lambda s: iter([arrays[s.name][:10]]), lambda s: iter([arrays[s.name].astype(np.float64)])):
+        with pytest.raises(RvcConvertError, match="internal"):
+            writer(tmp_path / f"bad{suffix}", specs[:1], bad, {})
+        assert not (tmp_path / f"bad{suffix}").exists()
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
+def test_late_metadata_writes_the_same_bytes(suffix, tmp_path):
+    """Metadata completed after the data (the source hash, computed while the vectors stream)
+    gives the same file as the final metadata given up front; a late value whose length differs
+    from its placeholder is refused and leaves no file."""
+    from rvc_convert.errors import RvcConvertError
+    from rvc_convert.writer import LateMetadata, TensorSpec, write_npz, write_safetensors
+
+    writer = write_safetensors if suffix == ".safetensors" else write_npz
+    array = np.arange(12, dtype=np.float32).reshape(3, 4)
+    specs = [TensorSpec("a", array.dtype, array.shape)]
+    writer(tmp_path / f"direct{suffix}", specs, lambda s: array, {"k": "v", "hash": "f" * 64})
+    writer(tmp_path / f"late{suffix}", specs, lambda s: array, LateMetadata({"k": "v", "hash": "0" * 64}, lambda: {"hash": "f" * 64}))
+    assert (tmp_path / f"direct{suffix}").read_bytes() == (tmp_path / f"late{suffix}").read_bytes()
+    with pytest.raises(RvcConvertError, match="placeholder"):
+        writer(tmp_path / f"bad{suffix}", specs, lambda s: array, LateMetadata({"hash": "0" * 64}, lambda: {"hash": "f" * 63}))
+    assert not (tmp_path / f"bad{suffix}").exists()
