@@ -18,7 +18,7 @@ from .bundle.manifest import read_manifest
 from .bundle.roles import bundle_families, listed_role, role_named, shared_roles
 from .convert import convert_model, read_source
 from .detect import detect
-from .errors import CorruptFileError, InputIOError, ModelMismatchError, UnsupportedModelError, UsageError
+from .errors import CorruptFileError, InputIOError, ModelMismatchError, RvcConvertError, UnsupportedModelError, UsageError
 from .families import BundleRole, Family, family_named, registered_families
 from .reader import file_sha256
 
@@ -164,3 +164,74 @@ def load_chain(voice: Path, shared: dict[str, Path], index: Path | None, pitch_m
     except RuntimeMismatch as exc:
         raise ModelMismatchError(f"{voice}: {exc}") from None
     return Chain(pipeline, parts)
+
+
+# --- a short deterministic chain, for `verify --revalidate` and `bundle` --------------------------
+
+CHECK_SECONDS = 1.0
+CHECK_F0_HZ = 140.0  # the test vowel's mean pitch
+MIN_VOICED_FRACTION = 0.5  # of the test vowel's frames, for "f0 tracked"
+SILENT_RMS = 1e-4
+
+
+def test_vowel(seconds: float = CHECK_SECONDS, sample_rate: int = 16000) -> Any:
+    """A deterministic sung vowel: a glottal pulse train at 140 Hz ± 30 Hz (1.5 Hz vibrato) through
+    three formant resonators (700, 1220, 2600 Hz), peak 0.5. Voiced throughout, so a pitch
+    estimator that works tracks it."""
+    import numpy as np
+    from scipy import signal
+
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    phase = np.cumsum(CHECK_F0_HZ + 30 * np.sin(2 * np.pi * 1.5 * t)) / sample_rate
+    audio = (np.diff(np.floor(phase), prepend=0) > 0).astype(np.float64)
+    for centre, bandwidth in ((700, 110), (1220, 120), (2600, 160)):
+        radius, angle = np.exp(-np.pi * bandwidth / sample_rate), 2 * np.pi * centre / sample_rate
+        audio = signal.lfilter([1 - radius], [1, -2 * radius * np.cos(angle), radius * radius], audio)
+    return (0.5 * audio / np.abs(audio).max()).astype(np.float32)
+
+
+def chain_check(voice: Path, shared: dict[str, Path], index: Path | None) -> dict[str, Any]:
+    """Run a 1 s test vowel through one voice's chain (deterministic noise) and check what an app
+    would hit: the models fit together (feature sizes, index width, a pitch model for a
+    pitch-guided voice), the output has upstream's length, is finite and not silent, f0 is
+    tracked, the index is searched. Returns {"ok", "checks": [{name, status, detail}], "figures"}."""
+    import numpy as np
+
+    checks: list[dict[str, str]] = []
+
+    def record(name: str, problem: str | None, detail: str) -> None:
+        checks.append({"name": name, "status": "fail" if problem else "pass", "detail": problem or detail})
+
+    try:
+        chain = load_chain(voice, shared, index)
+    except RvcConvertError as exc:
+        record("chain.models", str(exc), "")
+        return {"ok": False, "checks": checks, "figures": {}}
+    pipe = chain.pipeline
+    record("chain.models", None, f"{pipe.version} voice at {pipe.sample_rate} Hz with " + ", ".join(f"{p.slot} {p.path.name}" for p in chain.parts[1:]))
+    audio = test_vowel()
+    result = pipe.convert(audio, noise="zero", index_rate=0.75, protect=0.33, rms_mix_rate=0.25, compat="classic", trace=True)
+    expected = pipe.output_samples(len(audio))
+    rms = float(np.sqrt(np.mean(np.square(result.audio, dtype=np.float64))))
+    problems = []
+    if len(result.audio) != expected:
+        problems.append(f"{len(result.audio)} samples, expected {expected}")
+    if not np.all(np.isfinite(result.audio)):
+        problems.append("non-finite samples")
+    elif rms < SILENT_RMS:
+        problems.append(f"silent (RMS {rms:.2g})")
+    record("chain.output", "; ".join(problems) or None, f"{len(result.audio)} samples at {result.sample_rate} Hz, RMS {rms:.3g}")
+    figures: dict[str, Any] = {"rms": rms, "samples": len(result.audio)}
+    if pipe.f0:
+        voiced = float(np.mean(result.f0_raw > 0))
+        median = float(np.median(result.f0_raw[result.f0_raw > 0])) if voiced else None
+        figures |= {"voiced_fraction": voiced, "median_f0_hz": median}
+        problem = None if voiced >= MIN_VOICED_FRACTION else f"{100 * voiced:.0f} % of the test vowel's frames voiced (expected >= {100 * MIN_VOICED_FRACTION:.0f} %)"
+        record("chain.f0", problem, f"{100 * voiced:.0f} % voiced, median {median:.0f} Hz (the vowel: {CHECK_F0_HZ:.0f} Hz ± 30)" if median else "")
+    if chain.part(INDEX_SLOT) is not None:
+        searched = "chunk0.index_D" in result.trace
+        finite = searched and bool(np.all(np.isfinite(result.trace["chunk0.feats_index"])))
+        problem = None if finite else "the index was not searched or gave non-finite features"
+        detail = f"{pipe.index.dim}-d index searched, nearest distance median {float(np.median(result.trace['chunk0.index_D'][:, 0])):.3g}" if searched else ""
+        record("chain.index", problem, detail)
+    return {"ok": all(c["status"] == "pass" for c in checks), "checks": checks, "figures": figures}

@@ -399,6 +399,12 @@ class Pipeline:
     def speakers(self) -> int:
         return int(self.synthesizer.config.n_speakers)
 
+    def output_samples(self, samples: int) -> int:
+        """Output samples (at the voice's rate) for `samples` of 16 kHz input short enough to be one
+        chunk: 2T frames of 10 ms (T HuBERT frames of the padded input) less the padding's."""
+        frames = 2 * hubert_frames(samples + 2 * self.timing.t_pad)
+        return max(0, frames - 2 * self.timing.x_pad * SAMPLE_RATE // WINDOW) * self.synthesizer.config.hop
+
     def _check_models(self) -> None:
         """Refuse chains whose parts cannot work together, naming the mismatch."""
         hubert_config = self.hubert.config

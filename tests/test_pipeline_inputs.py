@@ -222,8 +222,8 @@ def test_unusable_arrays_are_refused(v1_pipeline, audio, message):
 
 
 def test_output_length_follows_upstreams_frame_rule(v1_pipeline, speech):
-    for samples in (16000, 16080, 23999):
-        assert len(v1_pipeline.convert(speech[:samples], noise="zero").audio) == output_samples(samples, 400)
+    for samples in (400, 16000, 16080, 23999):
+        assert len(v1_pipeline.convert(speech[:samples], noise="zero").audio) == output_samples(samples, 400) == v1_pipeline.output_samples(samples)
 
 
 # ------------------------------------------------------------------ models that do not fit together
