@@ -11,6 +11,10 @@ python benchmarks/bench_aux.py
 echo
 python benchmarks/bench_pipeline.py
 echo
+python benchmarks/bench_vocoders.py
+echo
+python benchmarks/bench_pitch.py
+echo
 python benchmarks/bench_kernels.py
 echo
 python benchmarks/bench_inspect.py

@@ -89,10 +89,11 @@ def layerwise_check(
             expected = _torch_conv_transpose1d(x, source, stride, pad)
             got = np.array(mx.conv_transpose1d(mx.array(x[None], dtype=mx.float32), target, stride=stride, padding=pad)[0])
         elif check == "conv2d":
-            k = source.shape[2]
-            x = rng.standard_normal((6 + k, 5 + k, source.shape[1]))
-            expected = _torch_conv2d(x, source, k // 2)
-            got = np.array(mx.conv2d(mx.array(x[None], dtype=mx.float32), target, padding=k // 2)[0])
+            kh, kw = source.shape[2:]
+            # Unpadded: every tap meets data, and a tall (512, 1) kernel costs 7 x 6 outputs, not 519 x 6.
+            x = rng.standard_normal((6 + kh, 5 + kw, source.shape[1]))
+            expected = _torch_conv2d(x, source, 0)
+            got = np.array(mx.conv2d(mx.array(x[None], dtype=mx.float32), target)[0])
         elif check == "conv_transpose2d":
             x = rng.standard_normal((5, 4, source.shape[0]))
             expected = _torch_conv_transpose2d(x, source)

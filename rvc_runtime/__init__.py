@@ -10,6 +10,7 @@ blas.enable()  # must run before anything below imports mlx.core
 
 from .blas import blas_status  # noqa: E402
 from .synthesizer import Synthesizer, SynthesizerConfig  # noqa: E402
+from . import decoders  # noqa: E402,F401  (registers Applio's MRF HiFi-GAN and RefineGAN decoders)
 from .weights import load_into, load_weights  # noqa: E402
 
 __all__ = ["Synthesizer", "SynthesizerConfig", "blas_status", "load_into", "load_weights"]

@@ -18,12 +18,16 @@ from .config import CONFIG_FIELDS, SynthesizerConfig
 from .decoders import DEFAULT_DECODER, decoder_named
 from .tensors import expected_tensors
 
+# Bundle roles whose model gives the f0 pitch-guided voices need (RVC's f0 methods).
+PITCH_ROLES = ("rmvpe", "crepe", "fcpe")
+
 
 @register_family
 class SynthesizerFamily(Family):
     name = detect.FAMILY
     title = "RVC synthesizer exports and G_*.pth checkpoints"
-    rule_packs = {"synthesizer": None}
+    # the synthesizer's own pack, and one per decoder that extends it (mappings/synthesizer_<decoder>.yaml)
+    rule_packs = {"synthesizer": None, "synthesizer_mrf_hifigan": None, "synthesizer_refinegan": None}
     kind_labels = {
         "webui-export": "RVC WebUI export",
         "applio-export": "Applio export",
@@ -51,7 +55,8 @@ class SynthesizerFamily(Family):
         return expected_tensors(info.config)
 
     def variant(self, config: SynthesizerConfig) -> str:
-        return config.variant
+        decoder = decoder_named(config.vocoder)
+        return config.variant + (decoder.variant_suffix if decoder is not None else "")
 
     def facts(self, config: SynthesizerConfig) -> dict[str, str]:
         return {
@@ -87,7 +92,7 @@ class SynthesizerFamily(Family):
 
     def describe_variant(self, info: ModelInfo) -> dict[str, Any]:
         cfg = info.config
-        return {"name": cfg.variant, "version": cfg.version, "sample_rate": cfg.sr, "f0": bool(cfg.f0), "vocoder": cfg.vocoder, "speakers": cfg.spk_embed_dim}
+        return {"name": self.variant(cfg), "version": cfg.version, "sample_rate": cfg.sr, "f0": bool(cfg.f0), "vocoder": cfg.vocoder, "speakers": cfg.spk_embed_dim}
 
     def asset_contract(self, info: ModelInfo) -> dict[str, Any]:
         cfg = info.config
@@ -107,8 +112,8 @@ class SynthesizerFamily(Family):
         features = next((e for e in entries if e["role"] == "hubert"), None)
         if own and "hubert" not in roles:
             warnings.append("the bundle has no hubert: every voice needs HuBERT/ContentVec features")
-        if any(v["contract"]["f0"] for v in own) and "rmvpe" not in roles:
-            warnings.append("pitch-guided (f0) voices and no rmvpe in the bundle: the app needs another pitch estimator")
+        if any(v["contract"]["f0"] for v in own) and not roles & set(PITCH_ROLES):
+            warnings.append(f"pitch-guided (f0) voices and no pitch estimator ({', '.join(PITCH_ROLES)}) in the bundle: the app needs one")
         if features:
             outputs = features["contract"]["outputs"]
             for voice in own:
