@@ -122,14 +122,15 @@ def _load_index(path: Path, scratch: Path) -> ChainPart:
 
 def load_chain(voice: Path, shared: dict[str, Path], index: Path | None, pitch_method: str | None = None, key: float = 0) -> Chain:
     """Load (converting sources on the fly) and join the models of one chain. `shared`: bundle role
-    name -> file, for the roles given. The pitch model is the one named by `pitch_method` (a pitch
-    family's name), else the only one given; a voice without pitch guidance takes none, and neither
-    a pitch method nor a key. Mismatched models raise ModelMismatchError naming the mismatch."""
+    name -> file, for the roles given. The pitch model is the one serving `pitch_method` (RVC's f0
+    method name: rmvpe, crepe, crepe-tiny, fcpe), else the first given in upstream's order of
+    preference; a voice without pitch guidance takes none, and neither a pitch method nor a key.
+    Mismatched models raise ModelMismatchError naming the mismatch."""
     from rvc_runtime.pipeline import ModelMismatchError as RuntimeMismatch
+    from rvc_runtime.pitch import F0_METHODS
 
-    methods = {f.name for f in pitch_families()}
-    if pitch_method is not None and pitch_method not in methods:
-        raise UsageError(f"unknown f0 method {pitch_method!r}: use one of {', '.join(sorted(methods))}")
+    if pitch_method is not None and pitch_method not in F0_METHODS:
+        raise UsageError(f"unknown f0 method {pitch_method!r}: use one of {', '.join(F0_METHODS)}")
     with tempfile.TemporaryDirectory(prefix="rvc-chain-") as folder:
         scratch = Path(folder)
         parts = [_load_model(voice, listed_role(), scratch)]
@@ -138,22 +139,23 @@ def load_chain(voice: Path, shared: dict[str, Path], index: Path | None, pitch_m
             parts.append(_load_index(index, scratch))
     voice_part = parts[0]
     has_pitch = bool(voice_part.runtime.config.f0)
-    pitch_parts = {p.family: p for p in parts if p.slot == PITCH_SLOT}
+    pitch_parts = {p.runtime.name: p for p in parts if p.slot == PITCH_SLOT}
     flag = " or ".join(f"--{f.bundle_role.name}" for f in pitch_families())
     if not has_pitch:
         if pitch_method is not None or key != 0:
             given = "--f0-method" if pitch_method is not None else f"--key {key:+g}"
             raise UsageError(f"{voice}: the voice has no pitch guidance (f0 = 0), so {given} does not apply to it; drop it")
-        parts = [p for p in parts if p.slot != PITCH_SLOT]
+        chosen = None
     elif pitch_method is not None:
         if pitch_method not in pitch_parts:
-            raise UsageError(f"--f0-method {pitch_method}: no {pitch_method} model given; pass --{family_named(pitch_method).bundle_role.name}")
-        parts = [p for p in parts if p.slot != PITCH_SLOT or p.family == pitch_method]
+            have = ", ".join(f"{name} ({part.path})" for name, part in pitch_parts.items()) or "none"
+            raise UsageError(f"--f0-method {pitch_method}: no model for it was given (pitch models: {have}); pass it with {flag}")
+        chosen = pitch_parts[pitch_method]
     elif not pitch_parts:
         raise UsageError(f"{voice}: the voice is pitch-guided (f0 = 1) and needs a pitch estimator: pass {flag}")
     else:
-        first = next(p for p in parts if p.slot == PITCH_SLOT)
-        parts = [p for p in parts if p.slot != PITCH_SLOT or p is first]
+        chosen = pitch_parts[min(pitch_parts, key=F0_METHODS.index)]
+    parts = [p for p in parts if p.slot != PITCH_SLOT or p is chosen]
     missing = [role for role in shared_roles() if family_of_role(role).pipeline_slot not in (PITCH_SLOT, None) and role.name not in {p.role for p in parts}]
     if missing:
         raise UsageError(f"{voice}: every voice needs {' and '.join(r.title for r in missing)}: pass {' '.join('--' + r.name for r in missing)} (or a bundle folder and --voice)")

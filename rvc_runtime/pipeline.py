@@ -103,6 +103,18 @@ class PitchExtractor(Protocol):
     def f0(self, audio16k: np.ndarray) -> np.ndarray: ...
 
 
+class PitchMethod:
+    """Any model whose `f0(audio16k)` follows the protocol (CREPE, FCPE, ...) as the pipeline's
+    pitch extractor, under upstream's method name ("crepe", "crepe-tiny", "fcpe")."""
+
+    def __init__(self, name: str, model: Any):
+        self.name = name
+        self.model = model
+
+    def f0(self, audio16k: np.ndarray) -> np.ndarray:
+        return self.model.f0(audio16k)
+
+
 class RMVPEPitch:
     """RMVPE as a pitch extractor, with the voicing threshold upstream's pipeline passes (0.03).
     pad_mode None pads the mel with zeros as the WebUI does; "reflect" is Applio's padding."""

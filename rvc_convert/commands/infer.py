@@ -154,7 +154,7 @@ def infer_command(
     compat: Compat = typer.Option(Compat.classic, "--compat", help="classic: classic WebUI / Applio; webui: the 2026 WebUI."),
     noise: Noise = typer.Option(Noise.random, "--noise", help="random: like upstream; zero: deterministic."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed of the random draws (repeatable output)."),
-    f0_method: Optional[str] = typer.Option(None, "--f0-method", help="Pitch estimator, by name (default: the one given)."),
+    f0_method: Optional[str] = typer.Option(None, "--f0-method", help="RVC's f0 method name, served by one of the pitch models given (default: upstream's preferred one among them)."),
     as_float: bool = typer.Option(False, "--float", help="Write 32-bit float samples (the float audio before upstream's int16 step)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw input, output and pitch into this PNG."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="Upstream's output for the same input: compare (and plot) it."),
@@ -275,7 +275,7 @@ def infer_command(
         "output": {"path": str(output), "sample_rate": result.sample_rate, "samples": int(len(result.audio)), "seconds": round(result.seconds, 4), "format": "float32" if as_float else "pcm16"},
         "parameters": {
             "key": key, "index_rate": index_rate, "protect": protect, "rms_mix_rate": rms_mix_rate, "resample_sr": resample_sr, "sid": sid,
-            "compat": compat.value, "noise": noise.value, "seed": seed, "f0_method": chain.part("pitch").family if chain.part("pitch") else None,
+            "compat": compat.value, "noise": noise.value, "seed": seed, "f0_method": chain.part("pitch").runtime.name if chain.part("pitch") else None,
             "index_used": chain.part("index") is not None and index_rate != 0,
         },  # fmt: skip
         "chunks": len(result.chunks),
