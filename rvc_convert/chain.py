@@ -18,7 +18,7 @@ from .bundle.manifest import read_manifest
 from .bundle.roles import bundle_families, listed_role, role_named, shared_roles
 from .convert import convert_model, read_source
 from .detect import detect
-from .errors import CorruptFileError, InputIOError, ModelMismatchError, RvcConvertError, UnsupportedModelError, UsageError
+from .errors import EXIT_VALIDATION_FAILED, CorruptFileError, InputIOError, ModelMismatchError, RvcConvertError, UnsupportedModelError, UsageError
 from .families import BundleRole, Family, family_named, registered_families
 from .reader import file_sha256
 
@@ -82,8 +82,18 @@ def bundle_files(folder: Path, voice: str) -> tuple[Path, dict[str, Path], Path 
     return checked(entry["files"]["weights"]), shared, checked(index) if index else None
 
 
-def _load_model(path: Path, role: BundleRole, scratch: Path) -> ChainPart:
-    """The runtime model of a converted file, or of a source file converted into `scratch`."""
+def _load_model(path: Path, role: BundleRole, scratch: Path, cache: dict | None = None) -> ChainPart:
+    """The runtime model of a converted file, or of a source file converted into `scratch`;
+    `cache` (path, role) -> ChainPart shares loaded models between chains."""
+    if cache is not None and (path, role.name) in cache:
+        return cache[path, role.name]
+    part = _read_model(path, role, scratch)
+    if cache is not None:
+        cache[path, role.name] = part
+    return part
+
+
+def _read_model(path: Path, role: BundleRole, scratch: Path) -> ChainPart:
     if not path.exists():
         raise InputIOError(f"{path}: no such file or folder")
     info = detect(read_source(path))
@@ -120,7 +130,7 @@ def _load_index(path: Path, scratch: Path) -> ChainPart:
     return ChainPart(INDEX_SLOT, INDEX_SLOT, None, path, converted != path, runtime)
 
 
-def load_chain(voice: Path, shared: dict[str, Path], index: Path | None, pitch_method: str | None = None, key: float = 0) -> Chain:
+def load_chain(voice: Path, shared: dict[str, Path], index: Path | None, pitch_method: str | None = None, key: float = 0, cache: dict | None = None) -> Chain:
     """Load (converting sources on the fly) and join the models of one chain. `shared`: bundle role
     name -> file, for the roles given. The pitch model is the one serving `pitch_method` (RVC's f0
     method name: rmvpe, crepe, crepe-tiny, fcpe), else the first given in upstream's order of
@@ -134,7 +144,7 @@ def load_chain(voice: Path, shared: dict[str, Path], index: Path | None, pitch_m
     with tempfile.TemporaryDirectory(prefix="rvc-chain-") as folder:
         scratch = Path(folder)
         parts = [_load_model(voice, listed_role(), scratch)]
-        parts += [_load_model(path, role_named(name), scratch) for name, path in shared.items()]
+        parts += [_load_model(path, role_named(name), scratch, cache) for name, path in shared.items()]
         if index is not None:
             parts.append(_load_index(index, scratch))
     voice_part = parts[0]
@@ -192,11 +202,13 @@ def test_vowel(seconds: float = CHECK_SECONDS, sample_rate: int = 16000) -> Any:
     return (0.5 * audio / np.abs(audio).max()).astype(np.float32)
 
 
-def chain_check(voice: Path, shared: dict[str, Path], index: Path | None) -> dict[str, Any]:
+def chain_check(voice: Path, shared: dict[str, Path], index: Path | None, cache: dict | None = None) -> dict[str, Any]:
     """Run a 1 s test vowel through one voice's chain (deterministic noise) and check what an app
     would hit: the models fit together (feature sizes, index width, a pitch model for a
     pitch-guided voice), the output has upstream's length, is finite and not silent, f0 is
-    tracked, the index is searched. Returns {"ok", "checks": [{name, status, detail}], "figures"}."""
+    tracked, the index is searched. A chain that lacks a model the voice needs (no content model,
+    no pitch model for a pitch-guided voice: an app may bring its own) is skipped, not failed.
+    Returns {"ok", "exit_code", "checks": [{name, status, detail}], "figures"}."""
     import numpy as np
 
     checks: list[dict[str, str]] = []
@@ -205,10 +217,13 @@ def chain_check(voice: Path, shared: dict[str, Path], index: Path | None) -> dic
         checks.append({"name": name, "status": "fail" if problem else "pass", "detail": problem or detail})
 
     try:
-        chain = load_chain(voice, shared, index)
+        chain = load_chain(voice, shared, index, cache=cache)
+    except UsageError as exc:
+        checks.append({"name": "chain.models", "status": "skip", "detail": f"not run: {exc}"})
+        return {"ok": True, "exit_code": 0, "checks": checks, "figures": {}}
     except RvcConvertError as exc:
         record("chain.models", str(exc), "")
-        return {"ok": False, "checks": checks, "figures": {}}
+        return {"ok": False, "exit_code": exc.exit_code, "checks": checks, "figures": {}}
     pipe = chain.pipeline
     record("chain.models", None, f"{pipe.version} voice at {pipe.sample_rate} Hz with " + ", ".join(f"{p.slot} {p.path.name}" for p in chain.parts[1:]))
     audio = test_vowel()
@@ -236,4 +251,12 @@ def chain_check(voice: Path, shared: dict[str, Path], index: Path | None) -> dic
         problem = None if finite else "the index was not searched or gave non-finite features"
         detail = f"{pipe.index.dim}-d index searched, nearest distance median {float(np.median(result.trace['chunk0.index_D'][:, 0])):.3g}" if searched else ""
         record("chain.index", problem, detail)
-    return {"ok": all(c["status"] == "pass" for c in checks), "checks": checks, "figures": figures}
+    ok = all(c["status"] == "pass" for c in checks)
+    return {"ok": ok, "exit_code": 0 if ok else EXIT_VALIDATION_FAILED, "checks": checks, "figures": figures}
+
+
+def check_voices(voices: list[tuple[str, Path, Path | None]], shared: dict[str, Path]) -> dict[str, dict[str, Any]]:
+    """chain_check for every (name, voice file, index file or None) with the same shared models
+    (role name -> file), each loaded once."""
+    cache: dict = {}
+    return {name: chain_check(weights, shared, index, cache) for name, weights, index in voices}

@@ -122,6 +122,22 @@ def show(case: str, stage: str, figs: dict[str, float]) -> None:
     print(f"[{case}] {stage:<22} " + ", ".join(parts))
 
 
+def hubert_folder_without_final_proj(folder: Path) -> Path:
+    """The golden ContentVec folder without final_proj (what a plain transformers HubertModel
+    export holds): it serves v2 voices only."""
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    source = golden_path(HUBERT)
+    folder.mkdir(parents=True)
+    for name in ("config.json", "preprocessor_config.json"):
+        shutil.copy(source / name, folder / name)
+    weights = load_file(str(source / "model.safetensors"))
+    save_file({k: v for k, v in weights.items() if not k.startswith("final_proj.")}, str(folder / "model.safetensors"))
+    return folder
+
+
 def neighbour_ties(distances: np.ndarray, next_distance: np.ndarray, rel: float) -> np.ndarray:
     """[n, k] bool: rank j of a frame is in a near-tie, its distance within `rel` of a
     neighbouring rank's (for the last rank, of the next neighbour's, `next_distance` [n]), so a

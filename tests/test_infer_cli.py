@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from golden import golden_path
-from pipeline_helpers import CASES, HUBERT, INDEX_FILE, RMVPE, VOICE, audio_figures, convert, show
+from pipeline_helpers import CASES, HUBERT, INDEX_FILE, RMVPE, VOICE, audio_figures, convert, hubert_folder_without_final_proj, show
 
 from rvc_convert.cli import main
 from rvc_convert.errors import EXIT_IO, EXIT_OK, EXIT_UNSAFE, EXIT_UNSUPPORTED, EXIT_USAGE
@@ -39,15 +39,7 @@ def files(tmp_path_factory):
     }  # fmt: skip
     for name in ("voice", "hubert", "rmvpe"):
         found[f"{name}-converted"] = convert(found[name], out)
-    no_proj = out / "contentvec_no_final_proj"
-    no_proj.mkdir()
-    for name in ("config.json", "preprocessor_config.json"):
-        shutil.copy(found["hubert"] / name, no_proj / name)
-    from safetensors.numpy import load_file, save_file
-
-    weights = load_file(str(found["hubert"] / "model.safetensors"))
-    save_file({k: v for k, v in weights.items() if not k.startswith("final_proj.")}, str(no_proj / "model.safetensors"))
-    found["hubert-no-proj"] = no_proj
+    found["hubert-no-proj"] = hubert_folder_without_final_proj(out / "contentvec_no_final_proj")
     found["index-768"] = faiss_index(out / "wide.index", 768)
     with np.load(golden_path(CASES["tiny-a"])) as ref:
         found["reference"] = out / "upstream.wav"
