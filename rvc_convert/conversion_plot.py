@@ -59,11 +59,13 @@ def plot_conversion(
     f0_after: np.ndarray | None = None,
     key: float = 0.0,
     reference: np.ndarray | None = None,
+    splits_s: list[float] = (),
     title: str = "",
 ) -> None:
     """Write a PNG to `path`: input (16 kHz) and output waveforms and spectrograms, the f0 contour
     (10 ms frames on the input's timeline; 0 = unvoiced) before and after the key shift, and with
-    `reference` (upstream's output at output_rate) its spectrogram and the difference."""
+    `reference` (upstream's output at output_rate) its spectrogram and the difference. `splits_s`:
+    where a long input was cut into chunks (seconds), drawn as dashed lines on the output panels."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -79,8 +81,8 @@ def plot_conversion(
         t = np.arange(len(f0_before)) * FRAME_SECONDS + FRAME_SECONDS / 2
         before = np.where(f0_before > 0, f0_before, np.nan)
         after = np.where(f0_after > 0, f0_after, np.nan)
-        ax.plot(t, before, color="#1f77b4", linewidth=1.2, label="f0 of the input")
-        ax.plot(t, after, color="#d62728", linewidth=1.2, label=f"f0 given to the voice (key {key:+g})")
+        ax.plot(t, after, color="#d62728", linewidth=2.2, alpha=0.6, label=f"f0 given to the voice (key {key:+g})")
+        ax.plot(t, before, color="#1f77b4", linewidth=0.9, label="f0 of the input")
         voiced = np.concatenate([before[np.isfinite(before)], after[np.isfinite(after)]])
         if voiced.size:
             ax.set_yscale("log")
@@ -94,18 +96,24 @@ def plot_conversion(
         ax.set_title("pitch (unvoiced frames left blank)", fontsize=10, loc="left")
         ax.legend(loc="upper right", fontsize=8)
         ax.grid(alpha=0.3)
-    _waveform(axes.pop(0), output_audio, output_rate, f"output: {len(output_audio) / output_rate:.2f} s at {output_rate / 1000:g} kHz", "#2ca02c")
+    chunks = f", {len(splits_s) + 1} chunks (dashed: where they meet)" if len(splits_s) else ""
+    output_axes = [axes[0]]
+    _waveform(axes.pop(0), output_audio, output_rate, f"output: {len(output_audio) / output_rate:.2f} s at {output_rate / 1000:g} kHz{chunks}", "#2ca02c")
     _spectrogram(axes.pop(0), output_audio, output_rate, "output spectrogram")
     if reference is not None:
         figures = compare_audio(output_audio, reference)
         _spectrogram(axes.pop(0), reference, output_rate, "upstream's output (reference) spectrogram")
         n = figures["samples"]
         diff = output_audio[:n].astype(np.float64) - reference[:n].astype(np.float64)
+        output_axes.append(axes[0])
         _waveform(
             axes.pop(0), diff, output_rate,
             f"difference (ours − upstream): SNR {figures['snr_db']:.1f} dB, spectrogram correlation {format_correlation(figures['spectrogram_correlation'])}, max |Δ| {figures['max_abs']:.2g}",
             "#9467bd",
         )  # fmt: skip
+    for ax in output_axes:
+        for split in splits_s:
+            ax.axvline(split, color="0.35", linestyle="--", linewidth=0.8)
     fig.axes[-1].set_xlabel("time (s)")
     fig.colorbar(image, ax=fig.axes, shrink=0.3, location="right", label="dB")
     if title:

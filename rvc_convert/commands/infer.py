@@ -244,7 +244,7 @@ def infer_command(
             written.append(Path(temp))
             plot_conversion(
                 Path(temp), input_audio=samples, output_audio=written_audio, output_rate=result.sample_rate, f0_before=result.f0_raw,
-                f0_after=result.pitchf, key=key, reference=ref_audio if reference is not None else None,
+                f0_after=result.pitchf, key=key, reference=ref_audio if reference is not None else None, splits_s=[p / 16000 for p in result.split_points],
                 title=f"{voice_name or voice.name}: {audio.name} (key {key:+g}, index rate {index_rate:g}, {compat.value})",
             )  # fmt: skip
         try:
