@@ -200,7 +200,7 @@ def main() -> int:
 
     from rvc_convert.convert import convert_model
     from rvc_convert.index_convert import convert_index
-    from rvc_runtime.figures import compare_audio
+    from rvc_runtime.figures import compare_audio, format_correlation
 
     voice = require_golden(VOICE)
     aux = work_dir(f"aux-seed{SEED}")
@@ -254,7 +254,7 @@ def main() -> int:
     figures = compare_audio(np.load(work / "mlx.npy"), np.load(work / "torch.npy"))
     print(
         f"\nMLX vs PyTorch output: {figures['samples']} samples, SNR {figures['snr_db']:.1f} dB, "
-        f"spectrogram correlation {figures['spectrogram_correlation']:.6f}, max |diff| {figures['max_abs']:.2e}. "
+        f"spectrogram correlation {format_correlation(figures['spectrogram_correlation'])}, max |diff| {figures['max_abs']:.2e}. "
         f"MLX BLAS: {runs['mlx'][-1]['blas']['source']}."
     )
     return 0
