@@ -10,9 +10,10 @@ number of threads (default 1). Rows are interleaved over repeats; times are medi
 work inside the child (imports excluded), "RSS growth" is peak RSS minus RSS after the imports.
 
 * conversion: faiss.read_index + reconstruct_n(0, ntotal) (what RVC does at load) vs
-  rvc-convert's read_faiss_index and convert_index to .safetensors / .npz (fp32 and fp16), next
-  to two floors any converter pays: hashing the file (its sha256 goes into the metadata) and
-  copying it (reading and writing as many bytes);
+  rvc-convert's read_faiss_index, convert_model to .safetensors / .npz (fp32 and fp16) and the
+  CLI (`rvc-convert x.index`: convert, then validate), next to two floors any converter pays:
+  hashing the file (its sha256 goes into the metadata) and copying it (reading and writing as
+  many bytes);
 * search: 1500 query frames (30 s of features at 50 frames/s), k = 8: faiss's IVF search vs
   RetrievalIndex.search and .blend on the converted file; brute force both ways;
 * the coarse-step matrix product in numpy vs MLX (which one the runtime should use);
@@ -56,7 +57,8 @@ report(work_s=done - imported - locals().get("setup_s", 0.0), rss_start=rss0, **
 
 FAISS_IMPORT = "import faiss\nfaiss.omp_set_num_threads(threads)"
 RUNTIME_IMPORT = "import rvc_runtime\nfrom rvc_runtime.index import RetrievalIndex"
-CONVERT_IMPORT = "from rvc_convert.faiss_index import read_faiss_index\nfrom rvc_convert.index_convert import convert_index"
+CONVERT_IMPORT = "from rvc_convert.families.retrieval.faiss_format import read_faiss_index\nfrom rvc_convert.convert import convert_model"
+CLI_IMPORT = "from rvc_convert.cli import main"
 
 CONVERSION = {
     "faiss: read_index + reconstruct_n": (FAISS_IMPORT, "index = faiss.read_index(src)\nvectors = index.reconstruct_n(0, index.ntotal)"),
@@ -64,9 +66,10 @@ CONVERSION = {
     "floor: sha256 of the file": ("import hashlib", "digest = hashlib.sha256()\nwith open(src, 'rb') as f:\n    for block in iter(lambda: f.read(1 << 22), b''):\n        digest.update(block)"),
     "floor: copy the file (shutil.copyfile)": ("import shutil", "shutil.copyfile(src, out + '/copy.index')"),
     "rvc-convert: read_faiss_index": (CONVERT_IMPORT, "index = read_faiss_index(src)"),
-    "rvc-convert: convert_index → .safetensors": (CONVERT_IMPORT, "convert_index(src, 'ios', out, name='bench-fp32')"),
-    "rvc-convert: convert_index → .npz": (CONVERT_IMPORT, "convert_index(src, 'mlx', out, name='bench-fp32')"),
-    "rvc-convert: convert_index → .safetensors fp16": (CONVERT_IMPORT, "convert_index(src, 'ios', out, 'fp16', name='bench-fp16')"),
+    "rvc-convert: convert_model → .safetensors": (CONVERT_IMPORT, "convert_model(src, 'ios', out, name='bench-fp32')"),
+    "rvc-convert: convert_model → .npz": (CONVERT_IMPORT, "convert_model(src, 'mlx', out, name='bench-fp32')"),
+    "rvc-convert: convert_model → .safetensors fp16": (CONVERT_IMPORT, "convert_model(src, 'ios', out, 'fp16', name='bench-fp16')"),
+    "rvc-convert CLI: convert + validate": (CLI_IMPORT, "assert main([src, '-o', out, '--name', 'bench-cli']) == 0"),
 }
 CONVERSION_BASELINE = "faiss: read_index + reconstruct_n"
 
@@ -166,11 +169,12 @@ def fp16_effect(index_path: Path, queries: np.ndarray, out: Path, label: str) ->
     """Neighbour agreement and blended-feature error of fp16 vectors against fp32, and of fp16
     centroids (not what rvc-convert writes) for comparison; rate 0.75 as RVC's default."""
     import rvc_runtime  # noqa: F401
-    from rvc_convert.index_convert import convert_index
+    from rvc_convert.convert import convert_model
     from rvc_runtime.index import RetrievalIndex
 
-    fp32 = RetrievalIndex.from_file(convert_index(index_path, "ios", out, name=f"{label}-fp32").output)
-    fp16 = RetrievalIndex.from_file(convert_index(index_path, "ios", out, "fp16", name=f"{label}-fp16").output)
+    stem = label.replace(" ", "-").replace("(", "").replace(")", "")
+    fp32 = RetrievalIndex.from_file(convert_model(index_path, "ios", out, name=f"{stem}-fp32").weights_path)
+    fp16 = RetrievalIndex.from_file(convert_model(index_path, "ios", out, "fp16", name=f"{stem}-fp16").weights_path)
     half_centroids = RetrievalIndex(fp16.centroids.astype(np.float16).astype(np.float32), fp16.vectors, fp16.list_offsets, fp16.ids, fp16.metric, fp16.nprobe)
     _, I32 = fp32.search(queries, 8)
     b32 = fp32.blend(queries, 0.75)

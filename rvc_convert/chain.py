@@ -3,8 +3,8 @@ converted files, or source files converted on the fly into a private folder remo
 
 Which model fills which part of the chain (rvc_runtime.pipeline.Pipeline's keywords) comes from
 the family registry (`Family.pipeline_slot`, `Family.load_runtime`); nothing here names a family.
-The retrieval index is not a registry family: a FAISS `.index` is converted with
-rvc_convert.index_convert, a converted one read by rvc_runtime.index.
+A voice's index has no bundle role of its own (it travels with its voice): it is whatever family
+fills the "index" slot.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from .reader import file_sha256
 
 PITCH_SLOT = "pitch"
 INDEX_SLOT = "index"
-CONVERTED_SUFFIXES = (".safetensors", ".npz")
 
 
 @dataclass
@@ -82,52 +81,40 @@ def bundle_files(folder: Path, voice: str) -> tuple[Path, dict[str, Path], Path 
     return checked(entry["files"]["weights"]), shared, checked(index) if index else None
 
 
-def _load_model(path: Path, role: BundleRole, scratch: Path, cache: dict | None = None) -> ChainPart:
-    """The runtime model of a converted file, or of a source file converted into `scratch`;
-    `cache` (path, role) -> ChainPart shares loaded models between chains."""
-    if cache is not None and (path, role.name) in cache:
-        return cache[path, role.name]
+def _load_model(path: Path, role: BundleRole | None, scratch: Path, cache: dict | None = None) -> ChainPart:
+    """The runtime model of a converted file, or of a source file converted into `scratch`; `role`
+    None: the voice's index. `cache` (path, role) -> ChainPart shares loaded models between chains."""
+    key = (path, role.name if role else INDEX_SLOT)
+    if cache is not None and key in cache:
+        return cache[key]
     part = _read_model(path, role, scratch)
     if cache is not None:
-        cache[path, role.name] = part
+        cache[key] = part
     return part
 
 
-def _read_model(path: Path, role: BundleRole, scratch: Path) -> ChainPart:
+def _read_model(path: Path, role: BundleRole | None, scratch: Path) -> ChainPart:
     if not path.exists():
         raise InputIOError(f"{path}: no such file or folder")
     info = detect(read_source(path))
     family = family_named(info.family)
-    if family.bundle_role is None or family.bundle_role.name != role.name or family.pipeline_slot is None:
-        what = family.bundle_role.noun if family.bundle_role else f"a {family.name} model"
-        hint = f"; pass it as --{family.bundle_role.name}" if family.bundle_role and family.bundle_role.shared else ""
+    if role is None:
+        if family.pipeline_slot != INDEX_SLOT:
+            raise UsageError(f"{path}: is {family.bundle_role.noun if family.bundle_role else f'a {family.name} model'}, not a voice's index (a FAISS .index)")
+    elif family.bundle_role is None or family.bundle_role.name != role.name or family.pipeline_slot is None:
+        what = family.bundle_role.noun if family.bundle_role else f"a {family.name} file"
+        hint = f"; pass it as --{family.bundle_role.name}" if family.bundle_role and family.bundle_role.shared else "; pass it as --index" if family.pipeline_slot == INDEX_SLOT else ""
         raise UsageError(f"{path}: is {what}, not {role.noun}{hint}")
     converted = path
     if info.kind != "converted":
         # float32 whatever the source: an fp16 file would round the fused weight-norm weights (~4 dB of chain SNR)
-        converted = convert_model(path, "mlx", scratch, dtype="fp32", name=f"{role.name}-{len(list(scratch.iterdir()))}").weights_path
+        label = role.name if role else INDEX_SLOT
+        converted = convert_model(path, "mlx", scratch, dtype="fp32", name=f"{label}-{len(list(scratch.iterdir()))}").weights_path
     try:
         runtime = family.load_runtime(converted)
     except ValueError as exc:
         raise UnsupportedModelError(f"{path}: does not load into the runtime: {exc}") from None
-    return ChainPart(family.pipeline_slot, role.name, family.name, path, info.kind != "converted", runtime)
-
-
-def _load_index(path: Path, scratch: Path) -> ChainPart:
-    from rvc_runtime.index import RetrievalIndex
-
-    from .index_convert import convert_index
-
-    if not path.is_file():
-        raise InputIOError(f"{path}: no such file")
-    converted = path
-    if path.suffix.lower() not in CONVERTED_SUFFIXES:
-        converted = convert_index(path, "mlx", scratch, name=f"index-{len(list(scratch.iterdir()))}").output
-    try:
-        runtime = RetrievalIndex.from_file(converted)
-    except ValueError as exc:
-        raise CorruptFileError(str(exc)) from None
-    return ChainPart(INDEX_SLOT, INDEX_SLOT, None, path, converted != path, runtime)
+    return ChainPart(family.pipeline_slot, role.name if role else INDEX_SLOT, family.name, path, info.kind != "converted", runtime)
 
 
 def load_chain(voice: Path, shared: dict[str, Path], index: Path | None, pitch_method: str | None = None, key: float = 0, cache: dict | None = None) -> Chain:
@@ -146,7 +133,7 @@ def load_chain(voice: Path, shared: dict[str, Path], index: Path | None, pitch_m
         parts = [_load_model(voice, listed_role(), scratch)]
         parts += [_load_model(path, role_named(name), scratch, cache) for name, path in shared.items()]
         if index is not None:
-            parts.append(_load_index(index, scratch))
+            parts.append(_load_model(index, None, scratch))
     voice_part = parts[0]
     has_pitch = bool(voice_part.runtime.config.f0)
     pitch_parts = {p.runtime.name: p for p in parts if p.slot == PITCH_SLOT}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import MappingError
+from .reader import StreamedArray
 from .rules import PlanEntry
 
 FP16_MAX = 65504.0
@@ -29,11 +30,14 @@ def fuse_weight_norm(g: np.ndarray, v: np.ndarray, axis: int, dtype: type = np.f
     return w
 
 
-def materialise(entry: PlanEntry, arrays: dict[str, np.ndarray]) -> np.ndarray:
+def materialise(entry: PlanEntry, arrays: dict[str, np.ndarray | StreamedArray]) -> np.ndarray | StreamedArray:
     """Produce the target tensor for one plan entry in the target layout, C-contiguous.
 
     Fused weights come back as float32; everything else keeps its source dtype. The caller casts.
+    A streamed source that is copied unchanged stays streamed (its reader checks every block).
     """
+    if not entry.fuse_weight_norm and not entry.permute and isinstance(arrays[entry.sources["w"]], StreamedArray):
+        return arrays[entry.sources["w"]]
     if entry.fuse_weight_norm:
         weight = fuse_weight_norm(arrays[entry.sources["g"]], arrays[entry.sources["v"]], entry.weight_norm_axis)
         source_name = entry.sources["v"]

@@ -96,28 +96,8 @@ def safetensors_order(specs: list[TensorSpec]) -> list[TensorSpec]:
     return sorted(specs, key=lambda s: (-s.dtype.itemsize, s.name))
 
 
-@dataclass(frozen=True)
-class LateMetadata:
-    """Metadata with values known only once the tensors are written (a hash computed alongside):
-    `known` holds every key, the late ones with placeholders of their final length; `late()`
-    returns the final values. A safetensors header is written before the data and rewritten at
-    the end, so the file is byte-identical to one written with the final metadata from the start."""
-
-    known: dict[str, str]
-    late: Callable[[], dict[str, str]]
-
-    def final(self) -> dict[str, str]:
-        values = self.late()
-        changed = [k for k, v in values.items() if k not in self.known or len(v) != len(self.known[k])]
-        if changed:
-            raise RvcConvertError(f"internal: late metadata {changed} has no placeholder of its length")
-        return self.known | values
-
-
-Metadata = Union[dict[str, str], LateMetadata]
-
-
-def _safetensors_header(ordered: list[TensorSpec], metadata: dict[str, str]) -> bytes:
+def write_safetensors(path: Path, specs: list[TensorSpec], produce: Produce, metadata: dict[str, str]) -> None:
+    ordered = safetensors_order(specs)
     header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))}
     offset = 0
     for spec in ordered:
@@ -126,28 +106,16 @@ def _safetensors_header(ordered: list[TensorSpec], metadata: dict[str, str]) -> 
         header[spec.name] = {"dtype": SAFETENSORS_CODES[spec.dtype], "shape": list(spec.shape), "data_offsets": [offset, offset + spec.nbytes]}
         offset += spec.nbytes
     encoded = json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    return encoded + b" " * (-len(encoded) % 8)
-
-
-def write_safetensors(path: Path, specs: list[TensorSpec], produce: Produce, metadata: Metadata) -> None:
-    ordered = safetensors_order(specs)
-    late = isinstance(metadata, LateMetadata)
-    encoded = _safetensors_header(ordered, metadata.known if late else metadata)
+    encoded += b" " * (-len(encoded) % 8)
     with atomic_output(path) as temp, open(temp, "wb") as out:
         out.write(struct.pack("<Q", len(encoded)))
         out.write(encoded)
         for spec in ordered:
             for piece in _pieces(spec, produce(spec)):
                 out.write(memoryview(piece.reshape(-1)).cast("B"))
-        if late:
-            final = _safetensors_header(ordered, metadata.final())
-            if len(final) != len(encoded):
-                raise RvcConvertError("internal: the final safetensors header changed length")
-            out.seek(8)
-            out.write(final)
 
 
-def write_npz(path: Path, specs: list[TensorSpec], produce: Produce, metadata: Metadata) -> None:
+def write_npz(path: Path, specs: list[TensorSpec], produce: Produce, metadata: dict[str, str]) -> None:
     """An uncompressed .npz that np.load and mx.load read; metadata as JSON in the archive comment."""
     with atomic_output(path) as temp, zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_STORED) as archive:
         for spec in sorted(specs, key=lambda s: s.name):
@@ -163,8 +131,7 @@ def write_npz(path: Path, specs: list[TensorSpec], produce: Produce, metadata: M
                 np.lib.format.write_array_header_1_0(member, header)
                 for piece in _pieces(spec, produced):
                     member.write(memoryview(piece.reshape(-1)).cast("B"))
-        final = metadata.final() if isinstance(metadata, LateMetadata) else metadata
-        archive.comment = json.dumps(dict(sorted(final.items())), separators=(",", ":")).encode("utf-8")
+        archive.comment = json.dumps(dict(sorted(metadata.items())), separators=(",", ":")).encode("utf-8")
 
 
 def write_json(path: Path, value: Any) -> None:

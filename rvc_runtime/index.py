@@ -24,12 +24,12 @@ import math
 import mmap
 import struct
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 
+FAMILY = "retrieval"  # metadata "family" of a converted index
 INDEX_FORMAT = "1"  # the converted layout revision this runtime reads (metadata "index_format")
 ARRAY_NAMES = ("centroids", "ids", "list_offsets", "vectors")
 METRICS = ("l2", "inner_product")
@@ -146,7 +146,7 @@ class RetrievalIndex:
         else:
             raise IndexFileError(f"{path}: unsupported file type '{suffix}'; expected a converted index (.safetensors or .npz)")
         family = metadata.get("family")
-        if family != "index":
+        if family != FAMILY:
             raise IndexFileError(f"{path}: holds family '{family}', not a retrieval index; convert the voice's .index file with rvc-convert")
         if metadata.get("index_format") != INDEX_FORMAT:
             raise IndexFileError(f"{path}: converted index layout revision {metadata.get('index_format')!r}; this runtime reads revision {INDEX_FORMAT}")
@@ -204,6 +204,11 @@ class RetrievalIndex:
         out = np.float32(rate) * retrieved + np.float32(1.0 - rate) * feats
         out[~found] = feats[~found]
         return out
+
+    def probed_lists(self, queries: np.ndarray) -> np.ndarray:
+        """int64 [n, nprobe]: the lists the search probes for each query, nearest first."""
+        q = self._queries(queries)
+        return _nearest(q, self._centroid_table, self.nprobe) if q.shape[0] else np.zeros((0, self.nprobe), np.int64)
 
     # --- internals -------------------------------------------------------------------------------
 

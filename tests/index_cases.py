@@ -183,7 +183,7 @@ def golden_blend_error(got: np.ndarray, expected: np.ndarray) -> float:
 def golden_converted(tmp_path_factory) -> str:
     """The golden index converted once per session (.safetensors); skips when the golden set is absent."""
     from golden import golden_path
-    from rvc_convert.index_convert import convert_index
+    from rvc_convert.convert import convert_model
 
     source = golden_path(GOLDEN_INDEX)
-    return str(convert_index(source, "ios", tmp_path_factory.mktemp("golden-index")).output)
+    return str(convert_model(source, "ios", tmp_path_factory.mktemp("golden-index")).weights_path)

@@ -38,9 +38,9 @@ def convert(source: Path, out_dir: Path) -> Path:
 
 def convert_index(source: Path, out_dir: Path) -> Path:
     """A FAISS .index converted by rvc-convert (float32 vectors)."""
-    from rvc_convert.index_convert import convert_index as convert_faiss_index
+    from rvc_convert.convert import convert_model
 
-    return Path(convert_faiss_index(source, "mlx", out_dir).output)
+    return Path(convert_model(source, "mlx", out_dir, dtype="fp32").weights_path)
 
 
 @lru_cache(maxsize=None)

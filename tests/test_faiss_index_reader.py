@@ -1,4 +1,4 @@
-"""rvc_convert.faiss_index reads FAISS index files exactly as faiss does, without faiss.
+"""rvc_convert.families.retrieval.faiss_format reads FAISS index files exactly as faiss does, without faiss.
 
 Reference: faiss itself (test-only dependency). Each file here is written by faiss.write_index;
 the reader's arrays must equal faiss's reconstruct_n, its quantizer's centroids and every inverted
@@ -18,7 +18,7 @@ from index_cases import BY_NAME, CASES, build_case, faiss, faiss_lists, reader_m
 
 import hostile_index
 from rvc_convert.errors import CorruptFileError, UnsupportedModelError
-from rvc_convert.faiss_index import describe_index, read_faiss_index, read_index_layout
+from rvc_convert.families.retrieval.faiss_format import describe_index, read_faiss_index, read_index_layout
 
 GOLDEN_ADDED = "pipeline/index/v1-40k-f0-tiny/added_IVF19_Flat_nprobe_1_v1-40k-f0-tiny_v1.index"
 GOLDEN_TRAINED = "pipeline/index/v1-40k-f0-tiny/trained_IVF19_Flat_nprobe_1_v1-40k-f0-tiny_v1.index"
@@ -47,7 +47,9 @@ def test_reader_equals_faiss(name, built):
         assert got.encoding == case.encoding
     else:
         assert (got.index_type, got.nlist, got.encoding) == ("IndexFlat", 1, None)
-        assert np.array_equal(got.list_offsets, [0, index.ntotal]) and not got.centroids.any()
+        assert np.array_equal(got.list_offsets, [0, index.ntotal])
+        mean = got.vectors.astype(np.float64).mean(axis=0) if index.ntotal else np.zeros(index.d)
+        assert np.allclose(got.centroids, mean[None, :], rtol=1e-6, atol=1e-6)  # one list: its centroid is the mean
 
 
 def test_cases_cover_both_encodings_empty_and_short_lists(built):

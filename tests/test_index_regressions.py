@@ -14,7 +14,7 @@ import numpy as np
 from golden import golden_path
 from index_cases import BLEND_RTOL, GOLDEN_INDEX, GOLDEN_REF, faiss, golden_blend_error, golden_converted, reader_mismatches  # noqa: F401
 
-from rvc_convert.faiss_index import read_faiss_index, read_index_layout
+from rvc_convert.families.retrieval.faiss_format import read_faiss_index, read_index_layout
 from rvc_runtime.index import RetrievalIndex, blend_neighbours
 
 

@@ -17,7 +17,7 @@ from golden import golden_path
 from index_cases import GOLDEN_REF, golden_converted  # noqa: F401 (a fixture)
 from index_cases import BLEND_RTOL, BY_NAME, CASES, assert_same_neighbours, build_case, clustered, faiss, golden_blend_error
 
-from rvc_convert.index_convert import convert_index
+from rvc_convert.convert import convert_model
 from rvc_runtime.index import FLT_MAX, IndexFileError, RetrievalIndex, blend_neighbours
 
 
@@ -29,8 +29,8 @@ def converted(tmp_path_factory):
     out = {}
     for i, case in enumerate(CASES):
         path, index = build_case(case, folder)
-        result = convert_index(path, "mlx" if i % 3 == 2 else "ios", folder / "out")
-        out[case.name] = (RetrievalIndex.from_file(result.output), index)
+        result = convert_model(path, "mlx" if i % 3 == 2 else "ios", folder / "out")
+        out[case.name] = (RetrievalIndex.from_file(result.weights_path), index)
     return out
 
 
@@ -168,7 +168,7 @@ def test_empty_probed_list_keeps_the_frame(tmp_path):
     index.add(train[assigned[:, 0] != 3])  # list 3 stays empty
     path = tmp_path / "hole.index"
     faiss.write_index(index, str(path))
-    runtime = RetrievalIndex.from_file(convert_index(path, "ios", tmp_path).output)
+    runtime = RetrievalIndex.from_file(convert_model(path, "ios", tmp_path).weights_path)
     q = np.stack([centroids[3], train[assigned[:, 0] == 0][0] + 0.01]).astype(np.float32)
     D, I = runtime.search(q, 8)
     assert (I[0] == -1).all() and (D[0] == FLT_MAX).all()

@@ -35,7 +35,7 @@ def _infer_help() -> str:
     role_lines = "".join(f"  {flag:<{width}}{what}\n" for flag, what in rows)
     return f"""Convert INPUT (any audio file: WAV, FLAC, OGG, MP3; any rate, channels averaged) with a voice and
 write OUTPUT.wav, running upstream's inference pipeline in MLX: high-pass, f0, content features, the
-voice's retrieval index, the voice model (chunked on long input), volume envelope, int16.
+voice's own index of training features, the voice model (chunked on long input), volume envelope, int16.
 
 \b
   rvc-convert infer Assets/ speech.wav --voice alice -o alice.wav
@@ -144,7 +144,7 @@ def infer_command(
     audio: Path = typer.Argument(..., metavar="INPUT", help="The recording to convert (WAV, FLAC, OGG, MP3; any rate)."),
     output: Path = typer.Option(..., "--output", "-o", help="The converted recording (.wav)."),
     voice_name: Optional[str] = typer.Option(None, "--voice", help="With a bundle folder: the voice's name in its manifest."),
-    index: Optional[Path] = typer.Option(None, "--index", help="The voice's retrieval index: FAISS .index or converted."),
+    index: Optional[Path] = typer.Option(None, "--index", help="The voice's index (its training features): FAISS .index or converted."),
     key: float = typer.Option(0.0, "--key", min=-48, max=48, help="Pitch shift in semitones (+12 = one octave up)."),
     index_rate: float = typer.Option(0.75, "--index-rate", min=0.0, max=1.0, help="Share of the retrieved features (0: the index is not used)."),
     protect: float = typer.Option(0.33, "--protect", min=0.0, max=0.5, help="Keep consonants/breath unretrieved: 0..0.5 (0.5: off)."),

@@ -22,6 +22,14 @@ from .tensors import expected_tensors
 PITCH_ROLES = ("rmvpe", "crepe", "fcpe")
 
 
+INDEX_FAMILY = "retrieval"  # the family a voice's `index:` converts through
+PHONE_WIDTHS = {256: "v1", 768: "v2"}
+
+
+def _rvc_version(width: int) -> str:
+    return f" (RVC {PHONE_WIDTHS[width]})" if width in PHONE_WIDTHS else ""
+
+
 @register_family
 class SynthesizerFamily(Family):
     name = detect.FAMILY
@@ -105,6 +113,23 @@ class SynthesizerFamily(Family):
             "f0": bool(cfg.f0),
             "speakers": cfg.spk_embed_dim,
         }
+
+    def companion_problem(self, key: str, own: dict[str, Any], companion: dict[str, Any]) -> str | None:
+        """A voice's `index:` must be a retrieval index (L2, as RVC's blend weighs squared distances)
+        over features as wide as the voice's phones: 256 for v1 voices, 768 for v2."""
+        if key != "index":
+            return super().companion_problem(key, own, companion)
+        if companion["family"] != INDEX_FAMILY:
+            return f"the index is a {companion['family']} model, not a retrieval index (.index)"
+        width, dimension = own["contract"]["phone_width"], companion["contract"]["dimension"]
+        if dimension != width:
+            return (
+                f"the index holds {dimension}-dimensional features{_rvc_version(dimension)} but the voice "
+                f"({own['variant']['name']}) takes {width}-dimensional phone features{_rvc_version(width)}: pair the voice with the index trained with it"
+            )
+        if companion["contract"]["metric"] != "l2":
+            return f"the index ranks by {companion['contract']['metric']}; RVC's blend weighs squared L2 distances"
+        return None
 
     def bundle_warnings(self, own: list[dict[str, Any]], entries: list[dict[str, Any]], roles: set[str]) -> list[str]:
         """Voices need HuBERT features of their width, and pitch-guided voices a pitch estimator."""

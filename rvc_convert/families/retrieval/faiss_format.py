@@ -31,7 +31,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import CorruptFileError, InputIOError, RvcConvertError, UnsafeInputError, UnsupportedModelError
+from ...errors import CorruptFileError, InputIOError, RvcConvertError, UnsafeInputError, UnsupportedModelError
+from ...reader import StreamedArray
 
 IVF_FLAT = b"IwFl"
 # Flat index codes: the metric is in the code for IxF2 / IxFI; IxFl carries it in the header only.
@@ -478,10 +479,14 @@ class IndexFile:
         return FileHasher(self.path)
 
     def centroids(self) -> np.ndarray:
-        """float32 [nlist, d], checked finite (an IndexFlat: one zero row)."""
+        """float32 [nlist, d], checked finite. An IndexFlat is one list: its centroid is the mean of
+        its vectors (zeros when it holds none); with one list the centroid never changes a result."""
         layout = self.layout
         if layout.centroids_at is None:
-            return np.zeros((1, layout.d), np.float32)
+            total = np.zeros(layout.d, np.float64)
+            for _, block in self.vector_blocks():
+                total += block.sum(axis=0, dtype=np.float64)
+            return (total / max(layout.ntotal, 1)).astype(np.float32)[None, :]
         with _as_reader_errors(self.path):
             centroids = _touched((layout.nlist, layout.d), np.float32)
             _read_into(self.fd, centroids, layout.centroids_at, self.source)
@@ -543,7 +548,10 @@ def read_index_layout(path: str | os.PathLike) -> IndexLayout:
 
 def describe_index(path: str | os.PathLike) -> dict[str, Any]:
     """What `inspect` shows: type, metric, sizes and the list-size histogram. Reads no vectors."""
-    layout = read_index_layout(path)
+    return describe_layout(read_index_layout(path))
+
+
+def describe_layout(layout: IndexLayout) -> dict[str, Any]:
     sizes = layout.list_sizes
     nonempty = sizes[sizes > 0]
     return {
@@ -696,3 +704,40 @@ def read_faiss_index(path: str | os.PathLike, compute_sha256: bool = True) -> Fa
             raise
         digest = hasher.result() if hasher is not None else None
     return FaissIndex(layout, centroids, vectors, ids, digest)
+
+
+# --- the container reader the index family registers ------------------------------------------
+
+
+def _same_file(path: Path, layout: IndexLayout) -> IndexFile:
+    """Reopen the index for a later read; refuse it if its structure changed since it was parsed."""
+    index_file = IndexFile(path)
+    now = index_file.layout
+    if (now.file_size, now.d, now.ntotal, now.nlist) != (layout.file_size, layout.d, layout.ntotal, layout.nlist) or not np.array_equal(now.list_sizes, layout.list_sizes):
+        index_file.close()
+        raise CorruptFileError(f"{path}: the index changed since it was read; run again")
+    return index_file
+
+
+def streamed_tensors(path: Path, layout: IndexLayout) -> dict[str, tuple[StreamedArray | np.ndarray, str]]:
+    """The index as source tensors, read only when a conversion asks (inspect reads none of them):
+    name -> (array, source dtype). The vectors stream block by block; each block is checked."""
+
+    def vectors():
+        with _same_file(path, layout) as index_file:
+            for _, block in index_file.vector_blocks():
+                yield block
+
+    def whole(read):
+        def blocks():
+            with _same_file(path, layout) as index_file:
+                yield read(index_file)
+        return blocks
+
+    d, nlist, ntotal = layout.d, layout.nlist, layout.ntotal
+    return {
+        "quantizer.centroids": (StreamedArray((nlist, d), np.float32, whole(IndexFile.centroids)), "float32"),
+        "invlists.vectors": (StreamedArray((ntotal, d), np.float32, vectors), "float32"),
+        "invlists.list_offsets": (layout.list_offsets, "int64"),
+        "invlists.ids": (StreamedArray((ntotal,), np.int64, whole(IndexFile.ids)), "int64"),
+    }
