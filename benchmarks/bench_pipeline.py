@@ -199,7 +199,6 @@ def main() -> int:
     import json
 
     from rvc_convert.convert import convert_model
-    from rvc_convert.index_convert import convert_index
     from rvc_runtime.figures import compare_audio, format_correlation
 
     voice = require_golden(VOICE)
@@ -211,7 +210,7 @@ def main() -> int:
     for name, source in (("voice", voice), ("hubert", hubert_src), ("rmvpe", rmvpe_src), ("index", index_src)):
         target = work / f"{source.stem}.safetensors"
         if not target.exists():
-            (convert_index if name == "index" else convert_model)(source, "ios", work)
+            convert_model(source, "ios", work)
         converted[name] = target
     audio_path = work / "speech.npy"
     np.save(audio_path, speech(args.seconds))
