@@ -1,5 +1,5 @@
 #!/bin/sh
-# Run every benchmark in turn; extra arguments are ignored. Takes ~30 minutes on 2 shared cores
+# Run every benchmark in turn; extra arguments are ignored. Takes ~45 minutes on 2 shared cores
 # (plus ~7 minutes the first time, while bench_index.py builds its 632 MB index).
 set -e
 cd "$(dirname "$0")/.."
@@ -8,6 +8,8 @@ echo
 python benchmarks/bench_runtime.py --profile --single-thread-rows
 echo
 python benchmarks/bench_aux.py
+echo
+python benchmarks/bench_pipeline.py
 echo
 python benchmarks/bench_vocoders.py
 echo

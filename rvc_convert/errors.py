@@ -79,3 +79,10 @@ class UsageError(RvcConvertError):
 class ValidationFailedError(RvcConvertError):
     exit_code = EXIT_VALIDATION_FAILED
     kind = "validation"
+
+
+class ModelMismatchError(UnsupportedModelError):
+    """Models that each convert but cannot work together in one voice-conversion chain (a voice and a
+    content model or index of different feature sizes, a voice and pitch options that do not apply)."""
+
+    kind = "mismatch"

@@ -36,6 +36,7 @@ REPORT_SCHEMAS = {
     "rvc-convert/error/1": "error_report.schema.json",
     "rvc-convert/bundle/1": "bundle_report.schema.json",
     "rvc-convert/verify/1": "verify_report.schema.json",
+    "rvc-convert/infer/1": "infer_report.schema.json",
 }
 
 

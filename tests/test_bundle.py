@@ -17,6 +17,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+import make_aux
 from golden import golden_path
 from rvc_convert.bundle import BundleSpecError, check_manifest, load_spec, verify_bundle
 from rvc_convert.reader import file_sha256
@@ -26,7 +27,7 @@ VOICES = ("v1-40k-f0-tiny", "v2-48k-f0-tiny", "v2-32k-nof0-tiny", "v1-32k-nof0-t
 
 SPEC = """\
 target: ios
-hubert: hubert_tiny.pt
+hubert: hubert_wide.pt
 rmvpe: {source: rmvpe_small.pt}
 voices:
   - source: v2-48k-f0-tiny.pth
@@ -81,7 +82,9 @@ def write_workspace(folder: Path, spec: str, broken: bool = True) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for voice in VOICES:
         shutil.copy(golden_path(f"synth/models/{voice}.pth"), folder / f"{voice}.pth")
-    shutil.copy(golden_path("hubert/hubert_tiny.pt"), folder / "hubert_tiny.pt")
+    shutil.copy(golden_path("hubert/hubert_tiny.pt"), folder / "hubert_tiny.pt")  # 64 wide: serves v1 voices only
+    # every voice is run through its chain, so the bundle's HuBERT must serve v1 and v2 voices and alice's index be real
+    make_aux.save_hubert_fairseq(folder / "hubert_wide.pt", make_aux.build_hubert(make_aux.HUBERT_SMALL_WIDE, seed=3), make_aux.HUBERT_SMALL_WIDE)
     shutil.copy(golden_path("rmvpe/rmvpe_small.pt"), folder / "rmvpe_small.pt")
     (folder / "alice.index").write_bytes(alice_index())  # a 768-d FAISS index for the v2 voice
     if broken:
@@ -210,15 +213,18 @@ def test_two_builds_of_one_spec_are_byte_identical(workspace, first_build, tmp_p
 
 
 def test_the_spec_less_form_builds_voices_named_by_their_file_stems(workspace, tmp_path):
-    """`bundle a.pth b.pth --hubert h.pt -o out`: voices named by stem, HuBERT shared, no RMVPE, exit 0."""
+    """`bundle a.pth b.pth --hubert h.pt -o out`: voices named by stem, HuBERT shared, no RMVPE. The
+    tiny HuBERT is 64 wide: the v2 voice's chain cannot run (768-d features), so it fails (exit 2,
+    naming the mismatch) and ships nothing."""
     folder = workspace.parent
     code, report = bundle_json(folder / "v1-32k-nof0-tiny.pth", folder / "v2-32k-nof0-tiny.pth", "--hubert", folder / "hubert_tiny.pt", "-o", tmp_path / "out")
-    assert code == 0 and report["counts"] == {"built": 3, "reused": 0, "failed": 0} and report["spec"] == "command line"
+    assert code == 2 and report["counts"] == {"built": 2, "reused": 0, "failed": 1} and report["spec"] == "command line"
+    (failed,) = [a for a in report["assets"] if a["status"] == "failed"]
+    assert failed["name"] == "v2-32k-nof0-tiny" and failed["error"]["kind"] == "chain" and "768-d features" in failed["error"]["message"]
     manifest = manifest_of(tmp_path / "out")
     check_manifest(manifest)
-    assert [v["name"] for v in manifest["voices"]] == ["v1-32k-nof0-tiny", "v2-32k-nof0-tiny"]
+    assert [v["name"] for v in manifest["voices"]] == ["v1-32k-nof0-tiny"]
     assert manifest["hubert"]["source"]["sha256"] == file_sha256(folder / "hubert_tiny.pt") and manifest["rmvpe"] is None
-    assert any("768-d last_layer" in w for w in report["warnings"])  # the tiny HuBERT is 64 wide: the v2 voice cannot use it
 
 
 # --- verify -------------------------------------------------------------------------------------------
@@ -231,9 +237,13 @@ def test_verify_passes_on_an_untouched_bundle_and_revalidates_every_weight_file(
     check_report(report)
     assert proc.returncode == 0 and report["ok"] and not (report["missing"] or report["modified"] or report["extra"])
     assert len(report["files"]) == 13  # 6 weights + 6 configs + 1 converted index
-    revalidated = verify_bundle(bundle_copy, revalidate=True)["revalidated"]
-    assert len(revalidated) == 7 and all(row["ok"] for row in revalidated)  # and the index
-    assert any(row["path"].startswith("alice-index.") for row in revalidated)
+    report = verify_bundle(bundle_copy, revalidate=True)
+    assert len(report["revalidated"]) == 7 and all(row["ok"] for row in report["revalidated"])  # and the index
+    assert any(row["path"].startswith("alice-index.") for row in report["revalidated"])
+    assert sorted(row["voice"] for row in report["chains"]) == ["alice", "v1-32k-nof0-tiny", "v1-40k-f0-tiny", "v2-32k-nof0-tiny"]
+    assert all(row["ok"] for row in report["chains"]) and report["ok"]
+    alice = next(row for row in report["chains"] if row["voice"] == "alice")
+    assert [c["name"] for c in alice["checks"]] == ["chain.models", "chain.output", "chain.f0", "chain.index"]
 
 
 def _flip_a_byte(folder: Path, manifest: dict) -> tuple[str, str]:

@@ -134,6 +134,40 @@ def settle_asset(plan: AssetPlan, outcome: JobOutcome | None, out_dir: Path, pla
     return settled
 
 
+def check_chains(outcomes: list[AssetOutcome], out_dir: Path, placements: list[Placement], sink: EventSink) -> None:
+    """Run every voice that is new, or whose shared models are, through a short chain with the
+    bundle's own shared models and its index (rvc_convert.chain.check_voices); a voice whose chain
+    fails (models that do not fit together, silent or non-finite output, untracked f0) fails, and
+    its files are not published. Unchanged voices with unchanged shared models passed before."""
+    from ..chain import check_voices
+
+    pending = {placement.name: placement.source for placement in placements}
+
+    def location(record: dict[str, Any]) -> Path:
+        return Path(pending.get(record["path"], out_dir / record["path"]))
+
+    listed = listed_role().name
+    shared = [o for o in outcomes if o.entry is not None and o.plan.asset.role != listed]
+    voices = [o for o in outcomes if o.entry is not None and o.plan.asset.role == listed]
+    shared_changed = any(o.status == "built" for o in shared)
+    to_check = [o for o in voices if o.status == "built" or shared_changed]
+    if not to_check:
+        return
+    shared_files = {o.plan.asset.role: location(o.entry["files"]["weights"]) for o in shared}
+    runs = [(o.plan.asset.name, location(o.entry["files"]["weights"]), location(o.entry["files"]["index"]) if "index" in o.entry["files"] else None) for o in to_check]
+    results = check_voices(runs, shared_files)
+    for outcome in to_check:
+        result = results[outcome.plan.asset.name]
+        if result["ok"]:
+            continue
+        message = "; ".join(f"{c['name']}: {c['detail']}" for c in result["checks"] if c["status"] == "fail")
+        names = {record["path"] for record in outcome.entry["files"].values()}
+        placements[:] = [p for p in placements if p.name not in names]
+        outcome.status, outcome.entry = "failed", None
+        outcome.error = Failure("chain", f"{outcome.plan.asset.label} ({outcome.plan.asset.where}): {message}", result["exit_code"])
+        sink({"event": "finished", "name": outcome.plan.asset.name, "status": "failed", "detail": outcome.error.message})
+
+
 def _companion(plan: AssetPlan, record: AssetRecord, index_outcome: JobOutcome | None, settled: AssetOutcome) -> dict[str, Any] | None:
     """The manifest record of the asset's converted `index:` file, after its family accepted it;
     on failure `settled` is marked failed with the reason (the index's own error, or the mismatch)."""
@@ -219,6 +253,7 @@ def build_bundle(spec: BundleSpec, out_dir: str | Path, jobs: int | None = None,
 
         run_jobs(job_list, jobs or os.cpu_count() or 1, sink, names, on_result)
         outcomes = [settled[index] for index in range(len(plans))]
+        check_chains(outcomes, out_dir, placements, sink)
         entries = [o.entry for o in outcomes if o.entry is not None]
         warnings += compatibility_warnings(spec, entries)
         manifest = build_manifest(spec.target, spec.dtype, entries)

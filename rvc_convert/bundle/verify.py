@@ -1,5 +1,6 @@
 """`verify`: re-hash every file a bundle's manifest lists and report missing, modified, extra and
-pending files; with revalidate, validate every weight file again."""
+pending files; with revalidate, validate every weight file again and run every voice through a
+short chain with the bundle's own shared models and its index."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from ..errors import EXIT_VALIDATION_FAILED, InputIOError, RvcConvertError
 from ..reader import file_sha256, read_text_file
 from .manifest import MANIFEST_NAME, manifest_assets, manifest_files, read_manifest
+from .roles import listed_role, shared_roles
 from .transaction import JOURNAL_NAME, STAGING_DIR, is_temp_file, safe_names
 
 
@@ -68,6 +70,24 @@ def _revalidate(out_dir: Path, manifest: dict[str, Any], intact: set[str]) -> li
     return rows
 
 
+def _chains(out_dir: Path, manifest: dict[str, Any], intact: set[str]) -> list[dict[str, Any]]:
+    """Every voice whose files are intact through a short chain with the bundle's own shared models
+    and its index (rvc_convert.chain.check_voices)."""
+    from ..chain import check_voices
+
+    shared = {}
+    for role in shared_roles():
+        asset = manifest.get(role.spec_key)
+        if asset and asset["files"]["weights"]["path"] in intact:
+            shared[role.name] = out_dir / asset["files"]["weights"]["path"]
+    voices = []
+    for voice in manifest.get(listed_role().spec_key, []):
+        weights, index = voice["files"]["weights"]["path"], voice["files"].get("index", {}).get("path")
+        if weights in intact and (index is None or index in intact):
+            voices.append((voice["name"], out_dir / weights, out_dir / index if index else None))
+    return [{"voice": name} | result for name, result in check_voices(voices, shared).items()]
+
+
 def verify_bundle(out_dir: str | Path, revalidate: bool = False) -> dict[str, Any]:
     """Re-hash every file the manifest lists; report missing, modified and extra files (and, with revalidate,
     validate every weight file again). Returns the report (schemas/verify_report.schema.json)."""
@@ -87,10 +107,12 @@ def verify_bundle(out_dir: str | Path, revalidate: bool = False) -> dict[str, An
     referenced = {r["path"] for r in rows}
     pending = _pending_files(out_dir, referenced)
     extra = sorted(_files_on_disk(out_dir) - referenced - pending)
-    revalidated = _revalidate(out_dir, manifest, {r["path"] for r in rows if r["status"] == "ok"}) if revalidate else None
+    intact = {r["path"] for r in rows if r["status"] == "ok"}
+    revalidated = _revalidate(out_dir, manifest, intact) if revalidate else None
+    chains = _chains(out_dir, manifest, intact) if revalidate else None
     missing = [r["path"] for r in rows if r["status"] == "missing"]
     modified = [r["path"] for r in rows if r["status"] == "modified"]
-    ok = not (missing or modified or extra) and all(r["ok"] for r in revalidated or [])
+    ok = not (missing or modified or extra) and all(r["ok"] for r in revalidated or []) and all(c["ok"] for c in chains or [])
     return {
         "schema": "rvc-convert/verify/1",
         "ok": ok,
@@ -108,4 +130,5 @@ def verify_bundle(out_dir: str | Path, revalidate: bool = False) -> dict[str, An
         "extra": extra,
         "pending": sorted(pending),
         "revalidated": revalidated,
+        "chains": chains,
     }

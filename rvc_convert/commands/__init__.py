@@ -12,7 +12,7 @@ import pkgutil
 
 from .app import app
 
-COMMAND_ORDER = ("convert", "validate", "inspect", "bundle", "verify")
+COMMAND_ORDER = ("convert", "validate", "inspect", "infer", "bundle", "verify")
 NOT_COMMANDS = ("app", "display")
 
 

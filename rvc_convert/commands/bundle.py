@@ -42,8 +42,11 @@ bundle.yaml (schemas/bundle.schema.json; paths relative to the file):
 
 Files are named <name>.<sha256 prefix>.<ext>; the app finds them through manifest.json. A rerun
 converts only what changed (source, rules, output format revision, target, dtype, name) or --force;
-unchanged assets are reused after their files' hashes are checked. A failing voice is reported and
-the others still build. The folder is updated atomically: a run killed at any point leaves the
+unchanged assets are reused after their files' hashes are checked. Every new voice (all of them
+when a shared model changed) is run through a short chain (a 1 s test vowel) with the bundle's own
+shared models and its index; a voice whose models do not fit together (a v1 voice and a content
+model without final_proj, an index of another width) or whose output is silent fails, naming why.
+A failing voice is reported and the others still build. The folder is updated atomically: a run killed at any point leaves the
 previous manifest and all its files intact, and the next run completes.
 
 Exit codes: 0 every asset built or reused; otherwise the class of the first failed asset: 1

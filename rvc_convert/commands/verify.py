@@ -12,11 +12,14 @@ from .display import say
 
 VERIFY_HELP = """Re-hash every file BUNDLE/manifest.json lists and report missing, modified and extra files
 (files the manifest does not list; rvc-convert's own staging and journal files excepted).
---revalidate also validates every weight file again (structure and MLX runtime smoke test). Files an interrupted `bundle` run left are
+--revalidate also validates every weight file again (structure and MLX runtime smoke test) and runs every voice
+through a short chain (a 1 s test vowel) with the bundle's own shared models and its index: output length,
+finite, not silent, f0 tracked, index searched; models that do not fit together (a v1 voice and a content
+model without final_proj, an index of another width) fail, naming the mismatch. Files an interrupted `bundle` run left are
 listed as pending, not as failures; the next bundle run removes them.
 
 Exit codes: 0 every file matches; 1 a file is missing, modified or extra, or fails
-revalidation; 5 no manifest or an unreadable one."""
+revalidation or its chain; 5 no manifest or an unreadable one."""
 
 
 
@@ -46,8 +49,13 @@ def verify_command(
         for row in report["revalidated"] or []:
             if not row["ok"]:
                 say(f"  INVALID  {row['path']} ({row['asset']}): {'; '.join(row['failed']) or row['error']['message']}")
+        for row in report["chains"] or []:
+            for check in row["checks"]:
+                if check["status"] == "fail":
+                    say(f"  CHAIN    {row['voice']}: {check['name']}: {check['detail']}")
         problems = len(report["missing"]) + len(report["modified"]) + len(report["extra"]) + sum(not r["ok"] for r in report["revalidated"] or [])
-        revalidated = f", {len(report['revalidated'])} weight file(s) revalidated" if report["revalidated"] is not None else ""
+        problems += sum(not c["ok"] for c in report["chains"] or [])
+        revalidated = f", {len(report['revalidated'])} weight file(s) revalidated, {len(report['chains'])} voice chain(s) run" if report["revalidated"] is not None else ""
         say(f"  {'OK' if report['ok'] else 'FAIL'}: {problems} problem(s){revalidated} ({EXIT_CODES[report['exit_code']]})")
     if not report["ok"]:
         raise CommandExit(report["exit_code"])

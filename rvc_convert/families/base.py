@@ -99,6 +99,9 @@ class Family:
     readers: ClassVar[tuple[ContainerReader, ...]] = ()  # containers only this family uses (e.g. FAISS .index)
     kind_labels: ClassVar[dict[str, str]] = {}  # kind -> how `inspect` names it
     bundle_role: ClassVar[BundleRole | None] = None
+    # The part of the voice-conversion chain (rvc_runtime.pipeline.Pipeline) this family's models
+    # fill: the keyword they are passed under ("pitch" for pitch estimators); None: not in the chain.
+    pipeline_slot: ClassVar[str | None] = None
 
     # --- detect ---------------------------------------------------------------------------------
 
@@ -144,6 +147,14 @@ class Family:
         """Load `converted` strictly with the family's runtime module, run its smoke test and, with a
         reference (upstream's outputs for fixed inputs), its parity checks; add checks to `report`."""
         raise NotImplementedError
+
+    # --- run ------------------------------------------------------------------------------------
+
+    def load_runtime(self, converted: Path) -> Any:
+        """The runtime object a converted file of this family gives the voice-conversion chain, loaded
+        strictly (pitch estimators: an object with the pipeline's pitch-extractor protocol).
+        Families with a `pipeline_slot` override it; ValueError when the file does not load."""
+        raise NotImplementedError(f"the {self.name} family has no part in the voice-conversion chain")
 
     # --- bundle ---------------------------------------------------------------------------------
 

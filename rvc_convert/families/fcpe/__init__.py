@@ -28,6 +28,7 @@ class FcpeFamily(Family):
     bundle_role = BundleRole(
         name=FAMILY, spec_key=FAMILY, shared=True, noun="an fcpe", title="FCPE pitch model", example="fcpe_c_v001.pt", help="a shared FCPE pitch model (torchfcpe's fcpe_c_v001.pt)"
     )
+    pipeline_slot = "pitch"
 
     def recognise(self, loaded: LoadedFile) -> Recognised | None:
         root = loaded.root
@@ -60,6 +61,14 @@ class FcpeFamily(Family):
 
     def runtime_checks(self, converted: Path, info: ModelInfo, dtype: str, reference: Path | None, report: Any) -> None:
         checks.runtime_checks(converted, dtype, reference, report)
+
+    def load_runtime(self, converted: Path) -> Any:
+        """The pipeline's pitch extractor, under RVC's method name, with RVC's post-processing."""
+        from rvc_runtime.pipeline import PitchMethod
+        from rvc_runtime.pitch import f0_method_of, load_f0_method
+
+        method = f0_method_of(converted)
+        return PitchMethod(method, load_f0_method(method, converted))
 
     def describe_variant(self, info: ModelInfo) -> dict[str, Any]:
         return {"name": info.variant, "layers": info.config["n_layers"], "hidden": info.config["hidden"]}

@@ -25,6 +25,7 @@ class HubertFamily(Family):
     bundle_role = BundleRole(
         name=FAMILY, spec_key=FAMILY, shared=True, noun="a hubert", title="HuBERT/ContentVec", example="hubert_base.pt", help="the shared HuBERT/ContentVec (.pt or HF folder)"
     )
+    pipeline_slot = FAMILY
 
     def recognise(self, loaded: LoadedFile) -> Recognised | None:
         root = loaded.root
@@ -62,6 +63,11 @@ class HubertFamily(Family):
 
     def runtime_checks(self, converted: Path, info: ModelInfo, dtype: str, reference: Path | None, report: Any) -> None:
         checks.runtime_checks(converted, dtype, reference, report)
+
+    def load_runtime(self, converted: Path) -> Any:
+        from rvc_runtime.hubert import HuBERT
+
+        return HuBERT.from_file(converted)
 
     def describe_variant(self, info: ModelInfo) -> dict[str, Any]:
         cfg = info.config

@@ -66,6 +66,7 @@ class IndexFamily(Family):
     rule_packs = {RULE_PACK: None}
     readers = (ContainerReader(CONTAINER, _claims, _read_container),)
     kind_labels = {"faiss-ivf-flat": "FAISS IVF-Flat index", "faiss-flat": "FAISS flat index"}
+    pipeline_slot = "index"
 
     def recognise(self, loaded: LoadedFile) -> Recognised | None:
         if loaded.container != CONTAINER:
@@ -131,6 +132,11 @@ class IndexFamily(Family):
 
     def runtime_checks(self, converted: Path, info: ModelInfo, dtype: str, reference: Path | None, report: Any) -> None:
         checks.runtime_checks(converted, info, dtype, reference, report)
+
+    def load_runtime(self, converted: Path) -> Any:
+        from rvc_runtime.index import RetrievalIndex
+
+        return RetrievalIndex.from_file(converted)
 
     def asset_contract(self, info: ModelInfo) -> dict[str, Any]:
         c = info.config

@@ -24,6 +24,7 @@ class RmvpeFamily(Family):
     title = "RMVPE"
     rule_packs = {RMVPE_RULE_PACK: None}
     bundle_role = BundleRole(name=FAMILY, spec_key=FAMILY, shared=True, noun="a rmvpe", title="RMVPE", example="rmvpe.pt", help="the shared RMVPE (.pt)")
+    pipeline_slot = "pitch"
 
     def recognise(self, loaded: LoadedFile) -> Recognised | None:
         root = loaded.root
@@ -51,6 +52,13 @@ class RmvpeFamily(Family):
 
     def runtime_checks(self, converted: Path, info: ModelInfo, dtype: str, reference: Path | None, report: Any) -> None:
         checks.runtime_checks(converted, dtype, reference, report)
+
+    def load_runtime(self, converted: Path) -> Any:
+        """The pipeline's pitch extractor: RMVPE with the voicing threshold upstream passes (0.03)."""
+        from rvc_runtime.pipeline import RMVPEPitch
+        from rvc_runtime.rmvpe import RMVPE
+
+        return RMVPEPitch(RMVPE.from_file(converted))
 
     def asset_contract(self, info: ModelInfo) -> dict[str, Any]:
         cfg = info.config

@@ -43,6 +43,7 @@ class SynthesizerFamily(Family):
         "training-checkpoint": "training checkpoint (G_*.pth)",
     }
     bundle_role = BundleRole(name="voice", spec_key="voices", shared=False, noun="an RVC voice")
+    pipeline_slot = "synthesizer"
 
     def recognise(self, loaded: LoadedFile) -> Recognised | None:
         return detect.recognise(loaded)
@@ -94,6 +95,11 @@ class SynthesizerFamily(Family):
 
     def runtime_checks(self, converted: Path, info: ModelInfo, dtype: str, reference: Path | None, report: Any) -> None:
         checks.runtime_checks(converted, info, dtype, reference, report)
+
+    def load_runtime(self, converted: Path) -> Any:
+        from rvc_runtime import Synthesizer
+
+        return Synthesizer.from_file(converted)
 
     def describe_variant(self, info: ModelInfo) -> dict[str, Any]:
         cfg = info.config
