@@ -13,7 +13,7 @@ import sys
 import typer
 
 from .commands import app, load_commands
-from .commands.app import CLICK_USAGE_EXIT, CommandExit, emit_json, json_emitted
+from .commands.app import CLICK_USAGE_EXIT, CommandExit, begin_run, emit_json, json_emitted
 from .commands.display import printable
 from .errors import EXIT_CODES, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, RvcConvertError
 from .lifecycle import Terminated, install_termination_handlers
@@ -28,6 +28,7 @@ def _wants_json(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point. Returns (and exits with) one of the documented exit codes."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    begin_run()
     try:
         load_commands()
         command = typer.main.get_command(app)

@@ -61,8 +61,14 @@ def emit_json(document: dict[str, Any]) -> None:
 
 
 def json_emitted() -> bool:
-    """Whether this process already printed its JSON document (an error after it must not add a second)."""
+    """Whether this run already printed its JSON document (an error after it must not add a second)."""
     return _emitted
+
+
+def begin_run() -> None:
+    """A new command run (cli.main may be called many times in one process): nothing printed yet."""
+    global _emitted
+    _emitted = False
 
 
 def _version_callback(value: bool) -> None:
