@@ -23,6 +23,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from . import kernels
 from .weights import config_from_metadata, load_into, load_weights
 
 FAMILY = "rmvpe"
@@ -148,12 +149,15 @@ def conv2d_3x3_taps(x: mx.array, weight: mx.array) -> mx.array:
 
 
 class Conv2d(nn.Conv2d):
-    """nn.Conv2d (same weight (O, KH, KW, I) / bias parameters). 1x1 convs are one matmul (+ bias);
-    3x3 / stride 1 / padding 1 maps at least 16 bins wide with >= 16 input channels are a tap-sum
-    (conv2d_3x3_taps): MLX's CPU kernel is 1.1-14x slower there at RMVPE's 10 s shapes. Narrow maps
-    (32x4, 64x8: padding overhead, few rows) and single-channel inputs stay native, where it is faster."""
+    """nn.Conv2d (same weight (O, KH, KW, I) / bias parameters). On the Linux CPU path 1x1 convs are
+    one matmul (+ bias) and 3x3 / stride 1 / padding 1 maps at least 16 bins wide with >= 16 input
+    channels are a tap-sum (conv2d_3x3_taps): MLX's CPU kernel is 1.1-14x slower there at RMVPE's
+    10 s shapes. Narrow maps (32x4, 64x8: padding overhead, few rows) and single-channel inputs stay
+    native, where it is faster."""
 
     def __call__(self, x: mx.array) -> mx.array:
+        if not kernels.cpu_kernels():
+            return super().__call__(x)
         plain = tuple(self.stride) == (1, 1) and self.dilation in (1, (1, 1)) and getattr(self, "groups", 1) == 1
         kernel = tuple(self.weight.shape[1:3])
         channels = x.shape[-1]
@@ -262,11 +266,11 @@ def conv_transpose2d_s2(x: mx.array, weight: mx.array) -> mx.array:
 
 
 class ConvTranspose2d(nn.ConvTranspose2d):
-    """nn.ConvTranspose2d (same parameters); RVC's 3x3 / stride 2 / padding 1 / output_padding 1
-    case as a matmul + overlap-add: MLX's CPU kernel is 12-69x slower for these shapes."""
+    """nn.ConvTranspose2d (same parameters); on the Linux CPU path RVC's 3x3 / stride 2 / padding 1 /
+    output_padding 1 case as a matmul + overlap-add: MLX's CPU kernel is 12-69x slower for these shapes."""
 
     def __call__(self, x: mx.array) -> mx.array:
-        fast = (self.weight.shape[1:3] == (3, 3) and tuple(self.stride) == (2, 2) and tuple(self.padding) == (1, 1)
+        fast = kernels.cpu_kernels() and (self.weight.shape[1:3] == (3, 3) and tuple(self.stride) == (2, 2) and tuple(self.padding) == (1, 1)
                 and tuple(self.output_padding) == (1, 1) and self.dilation in (1, (1, 1)) and "bias" not in self)  # fmt: skip
         return conv_transpose2d_s2(x, self.weight) if fast else super().__call__(x)
 
