@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import ChildError, fmt_mb, median, print_header, print_table, run_child  # noqa: E402
+from benchlib import ChildError, fmt_mb, load_average, median, print_header, print_table, run_child  # noqa: E402
 
 ROUTE_CHILD = """
 import sys, time
@@ -272,6 +272,7 @@ def threads_table(seconds: float, repeat: int) -> None:
             spinners = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(competitors)]
             time.sleep(0.5)
         try:
+            load = load_average().split()[0]
             for kind, (weights, inputs) in models.items():
                 steady = {}
                 for threads in (1, 2, 1, 2):  # alternate, so drifting load hits both
@@ -279,15 +280,15 @@ def threads_table(seconds: float, repeat: int) -> None:
                     result = run_isolated(FORWARD_CHILD, [kind, str(weights), str(inputs), str(repeat)], env)
                     steady.setdefault(threads, []).extend(result["steady_s"])
                 one, two = median(steady[1]), median(steady[2])
-                rows.append([condition, kind, f"{one:.3f}", f"{two:.3f}", f"{two / one:.2f}x"])
+                rows.append([f"{condition} (load {load})", kind, f"{one:.3f}", f"{two:.3f}", f"{two / one:.2f}x"])
         finally:
             for spinner in spinners:
                 spinner.kill()
                 spinner.wait()
     print_table(
-        ["machine", "model", "1 BLAS thread s (median)", "2 BLAS threads s (median)", "2 threads / 1 thread"],
+        ["machine (1-min load average at start)", "model", "1 BLAS thread s (median)", "2 BLAS threads s (median)", "2 threads / 1 thread"],
         rows,
-        title=f"BLAS threads: runtime forwards on {seconds:g} s of audio; busy = {competitors} competing CPU-bound process(es)",
+        title=f"BLAS threads: runtime forwards on {seconds:g} s of audio, children alternating 1/2/1/2 threads; idle = the machine as it is, busy = plus {competitors} competing CPU-bound process(es)",
     )
 
 

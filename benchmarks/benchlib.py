@@ -85,8 +85,30 @@ def fmt_mb(nbytes: float) -> str:
     return f"{nbytes / MB:.1f}"
 
 
-def print_table(headers: list[str], rows: list[list[str]], title: str | None = None) -> None:
-    """A plain Markdown table (pastes into a README unchanged)."""
+_BLAS_LINE: str | None = None
+
+BLAS_CHILD = """
+import rvc_runtime
+s = rvc_runtime.blas.status()
+report(line=rvc_runtime.blas.describe(s) + (f" ({s['config']}; threads from {s['threads_from']})" if s["fast"] else f" ({s['reason']})"))
+"""
+
+
+def blas_line() -> str:
+    """The BLAS and thread count an MLX child of this benchmark gets with this environment, e.g.
+    'scipy-openblas32, 1 thread (OpenBLAS 0.3.34 DYNAMIC_ARCH ... Haswell ...; threads from default)'."""
+    global _BLAS_LINE
+    if _BLAS_LINE is None:
+        try:
+            _BLAS_LINE = run_child(BLAS_CHILD)["line"]
+        except ChildError as error:
+            _BLAS_LINE = f"unknown (rvc_runtime did not import: {str(error).splitlines()[-1][:120]})"
+    return _BLAS_LINE
+
+
+def print_table(headers: list[str], rows: list[list[str]], title: str | None = None, blas: bool = True) -> None:
+    """A plain Markdown table (pastes into a README unchanged), followed by the BLAS line: which
+    BLAS library and how many threads MLX children got (rows that differ say so themselves)."""
     widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
     if title:
         print(f"\n{title}\n")
@@ -94,6 +116,8 @@ def print_table(headers: list[str], rows: list[list[str]], title: str | None = N
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in rows:
         print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |")
+    if blas:
+        print(f"\nBLAS for MLX: {blas_line()}")
 
 
 def load_average() -> str:

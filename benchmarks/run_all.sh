@@ -8,7 +8,9 @@ python benchmarks/bench_runtime.py --profile --single-thread-rows
 echo
 python benchmarks/bench_aux.py
 echo
-python benchmarks/bench_kernels.py
+python benchmarks/bench_kernels.py --frames 200
+echo
+python benchmarks/bench_blas.py --threads
 echo
 python benchmarks/bench_inspect.py
 echo
