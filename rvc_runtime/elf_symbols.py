@@ -16,9 +16,11 @@ caller reports and falls back from.
 
 from __future__ import annotations
 
+import array
 import mmap
 import os
 import struct
+import sys
 
 SHT_STRTAB = 3
 SHT_HASH = 5
@@ -94,43 +96,42 @@ def strip_symbol_prefix(image, prefix: bytes, select: bytes) -> list[bytes]:
         raise ElfError("unexpected .gnu.hash header")
 
     wanted = prefix + select
-    names, renamed = [], []
-    for index in range(count):
-        entry = sym_offset + index * SYM_SIZE
-        (name_offset,) = struct.unpack_from("<I", image, entry)
-        (shndx,) = struct.unpack_from("<H", image, entry + 6)
-        name = _c_string(image, str_offset + name_offset)
-        if shndx != SHN_UNDEF and name.startswith(wanted):
+    symbols = struct.iter_unpack("<IBBHQQ", bytes(image[sym_offset : sym_offset + count * SYM_SIZE]))
+    renamed = {}  # symbol index -> new name
+    for index, (name_offset, _info, _other, shndx, _value, _size) in enumerate(symbols):
+        start = str_offset + name_offset
+        if shndx != SHN_UNDEF and image[start : start + len(wanted)] == wanted:
             if index < symoffset:
-                raise ElfError(f"{name.decode()} is outside the hashed symbols")
-            struct.pack_into("<I", image, entry, name_offset + len(prefix))  # point at the suffix
-            name = name[len(prefix) :]
-            renamed.append(name)
-        names.append(name)
+                raise ElfError(f"{_c_string(image, start).decode()} is outside the hashed symbols")
+            struct.pack_into("<I", image, sym_offset + index * SYM_SIZE, name_offset + len(prefix))  # point at the suffix
+            renamed[index] = _c_string(image, start + len(prefix))
     if not renamed:
         raise ElfError(f"no defined symbol starts with {wanted.decode()}")
 
     # One bucket holding every hashed symbol in table order: the loader walks a bucket's chain
     # until a hash with the low bit set, so no reordering of .dynsym (and of everything indexing
-    # it) is needed. The bloom filter, rebuilt for the new names, still rejects most lookups
-    # before the chain is read.
-    hashes = [gnu_hash(name) for name in names[symoffset:]]
-    bloom = [0] * bloom_size
-    for h in hashes:
-        word = (h // BLOOM_BITS) & (bloom_size - 1)
-        bloom[word] |= (1 << (h % BLOOM_BITS)) | (1 << ((h >> bloom_shift) % BLOOM_BITS))
-    chain = [h & ~1 for h in hashes]
-    if chain:
-        chain[-1] |= 1
-    table = (
-        struct.pack("<IIII", 1, symoffset, bloom_size, bloom_shift)
-        + struct.pack(f"<{bloom_size}Q", *bloom)
-        + struct.pack("<I", symoffset if chain else 0)
-        + struct.pack(f"<{len(chain)}I", *chain)
-    )
+    # it) is needed. A chain entry is the symbol's hash with the low bit as end marker, so the
+    # unchanged symbols keep theirs. The bloom filter keeps its bits (a stale bit only lets a lookup
+    # reach the chain) and gains the new names', so it still rejects most lookups.
+    bloom_offset = hash_offset + 16
+    chain_offset = bloom_offset + 8 * bloom_size + 4 * nbuckets
+    if chain_offset + 4 * (count - symoffset) > hash_offset + hash_size:
+        raise ElfError(".gnu.hash is shorter than its header says")
+    bloom = array.array("Q", bytes(image[bloom_offset : bloom_offset + 8 * bloom_size]))
+    chain = array.array("I", bytes(image[chain_offset : chain_offset + 4 * (count - symoffset)]))
+    if bloom.itemsize != 8 or chain.itemsize != 4 or sys.byteorder != "little":
+        raise ElfError("this platform's array types do not match ELF64 little-endian")
+    for index, name in renamed.items():
+        h = gnu_hash(name)
+        bloom[(h // BLOOM_BITS) & (bloom_size - 1)] |= (1 << (h % BLOOM_BITS)) | (1 << ((h >> bloom_shift) % BLOOM_BITS))
+        chain[index - symoffset] = h
+    chain = array.array("I", (value & ~1 for value in chain))
+    chain[-1] |= 1
+    table = struct.pack("<IIII", 1, symoffset, bloom_size, bloom_shift) + bloom.tobytes() + struct.pack("<I", symoffset) + chain.tobytes()
     if len(table) > hash_size:  # cannot happen: one bucket is never larger than the original
         raise ElfError("rebuilt .gnu.hash does not fit")
     image[hash_offset : hash_offset + len(table)] = table
+    renamed = list(renamed.values())
     return renamed
 
 
