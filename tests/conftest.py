@@ -29,3 +29,12 @@ def kernel_path(request):
 
     with kernels.forced(request.param):
         yield request.param
+
+
+def pytest_report_header(config):
+    """The BLAS MLX runs on and the kernel path, in the header of every test run."""
+    try:
+        from rvc_runtime import blas, kernels
+    except ImportError as error:
+        return f"rvc_runtime: not importable ({error})"
+    return f"rvc_runtime: BLAS {blas.describe()}; kernels {kernels.describe()}"
