@@ -1,7 +1,7 @@
 """The plain converter bench_convert.py measures rvc-convert against.
 
 What a short hand-written script does: torch.load(weights_only=True), fuse weight norm in torch,
-rename to the MLX Swift names (DESIGN.md), transpose by name, cast to fp16, save with
+rename to the MLX Swift names (docs/synthesizer_format.md, "Target naming"), transpose by name, cast to fp16, save with
 safetensors. No detection, no plan, no checks, no atomic write. Its output holds the same tensors
 as `rvc-convert MODEL --target ios` (bench_convert.py compares them).
 

@@ -2,8 +2,8 @@
 
 These are the baselines the benchmarks time the MLX runtime against, and they are proven to
 compute what upstream computes (tests/test_torch_reference.py checks them against the golden
-references). They are written from reference/synthesizer_format.md §10 and
-reference/hubert_rmvpe_format.md §7 and §9 only, in plain functional torch (F.conv1d, ...),
+references). They are written from docs/synthesizer_format.md ("Inference") and
+docs/hubert_rmvpe_format.md ("HuBERT forward", "RMVPE forward") only, in plain functional torch (F.conv1d, ...),
 on the source key names, so they share nothing with the converter or the MLX runtime:
 
 * TorchSynthesizer: RVC net_g inference (text encoder with windowed relative attention,
@@ -227,7 +227,7 @@ class TorchSynthesizer:
 
 # ------------------------------------------------------------------------ HuBERT / ContentVec
 
-# Hugging Face ContentVec names -> fairseq names (hubert_rmvpe_format.md §6); values unchanged.
+# Hugging Face ContentVec names -> fairseq names (docs/hubert_rmvpe_format.md, "Naming"); values unchanged.
 HF_TO_FAIRSEQ = (
     (r"masked_spec_embed", "mask_emb"),
     (r"feature_extractor\.conv_layers\.(\d+)\.conv\.", r"feature_extractor.conv_layers.\1.0."),

@@ -1,8 +1,11 @@
-"""The conversion pipeline: read -> detect -> plan -> transform -> write. Each step hands the next a plain value."""
+"""The conversion engine: read -> detect -> plan -> transform -> write. Each step hands the next a plain value.
+
+Family knowledge (recognising a file, its tensor list, its rule pack, its config sidecar) comes
+from the registry (rvc_convert.families); nothing here names a family.
+"""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,27 +14,15 @@ from typing import Any, Callable
 import numpy as np
 
 from . import __version__
-from .architectures import synthesizer_expected_tensors
-from .architectures_aux import hubert_expected_tensors, rmvpe_expected_tensors
-from .detect import CONVERTED_LAYOUT, ModelInfo, detect
+from .detect import CONVERTED_LAYOUT, detect
 from .errors import MappingError, UnsupportedModelError, UsageError
+from .families import ModelInfo, container_readers, family_named, load_family_rule_pack
 from .reader import LoadedFile, read_model_file
-from .rules import ConversionPlan, PlanEntry, RulePack, load_rule_pack, plan_conversion
+from .rules import ConversionPlan, PlanEntry, plan_conversion
 from .transform import FP16_MAX, OUTPUT_DTYPES, materialise
 from .writer import TensorSpec, ensure_writable_dir, write_json, write_npz, write_safetensors
 
 TARGETS = {"ios": ".safetensors", "mlx": ".npz"}
-
-# architecture name (rule pack `architecture:`) -> expected source tensors for a detected config
-ARCHITECTURES: dict[str, Callable[[Any], dict[str, tuple[int, ...]]]] = {
-    "rvc_synthesizer": synthesizer_expected_tensors,
-    "hubert": hubert_expected_tensors,
-    "rmvpe": rmvpe_expected_tensors,
-}
-
-
-def register_architecture(name: str, expected_tensors: Callable[[Any], dict[str, tuple[int, ...]]]) -> None:
-    ARCHITECTURES[name] = expected_tensors
 
 
 @dataclass
@@ -52,16 +43,15 @@ class ConversionResult:
         return sum(spec.nbytes for spec in output_specs(self.plan, np.dtype(self.output_dtype)))
 
 
-def expected_tensors(pack: RulePack, info: ModelInfo) -> dict[str, tuple[int, ...]]:
-    if pack.architecture not in ARCHITECTURES:
-        raise UnsupportedModelError(f"rule pack {pack.name} names architecture '{pack.architecture}', which has no tensor list")
-    return ARCHITECTURES[pack.architecture](info.config)
+def read_source(source: str | Path) -> LoadedFile:
+    """Read any file a registered family can convert (the families' own containers included)."""
+    return read_model_file(source, container_readers())
 
 
 def build_plan(info: ModelInfo) -> ConversionPlan:
     """Plan the conversion of a detected model (or, for an already converted file, check it against the plan)."""
-    pack = load_rule_pack(info.rule_pack)
-    expected = expected_tensors(pack, info)
+    pack = load_family_rule_pack(info.rule_pack)
+    expected = family_named(info.family).expected_tensors(info)
     if info.kind != "converted":
         tensors = {k: (tuple(t.array.shape), t.source_dtype) for k, t in info.tensors.items()}
         return plan_conversion(pack, tensors, expected, info.variant)
@@ -117,8 +107,8 @@ def provenance(info: ModelInfo, plan: ConversionPlan, source_sha256: str, output
 
 
 def sidecar_config(info: ModelInfo) -> Any:
-    """<name>.json: for synthesizers the 18-field config list apps already read."""
-    return info.config.to_list() if hasattr(info.config, "to_list") else info.config
+    """<name>.json: what the family writes beside the weights."""
+    return family_named(info.family).sidecar(info.config)
 
 
 def convert_model(
@@ -137,7 +127,7 @@ def convert_model(
     if dtype is not None and dtype not in OUTPUT_DTYPES:
         raise UsageError(f"unknown dtype '{dtype}': use fp16 or fp32")
     source = Path(source)
-    loaded = read_model_file(source)
+    loaded = read_source(source)
     info = detect(loaded)
     plan = build_plan(info)
     output_dtype = np.dtype(OUTPUT_DTYPES[dtype]) if dtype else default_output_dtype(plan)
@@ -232,6 +222,3 @@ def describe_plan(result: ConversionResult) -> dict[str, Any]:
         "rule_hits": plan.rule_hits,
     }
 
-
-def plan_to_json(result: ConversionResult) -> str:
-    return json.dumps(describe_plan(result), indent=2, sort_keys=True)

@@ -18,7 +18,7 @@ import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -72,6 +72,20 @@ class LoadedFile:
         return self._sha256
 
 
+@dataclass(frozen=True)
+class ContainerReader:
+    """A reader a model family contributes for a container of its own (e.g. a FAISS `.index`).
+
+    `claims` sees the path and the file's first 16 bytes and must claim only its own magic; it is
+    asked before the built-in formats. `read` gets the path and its size and returns a LoadedFile
+    (tensors as TensorRef), raising only RvcConvertError subclasses for bad input.
+    """
+
+    container: str
+    claims: Callable[[Path, bytes], bool]
+    read: Callable[[Path, int], "LoadedFile"]
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -114,10 +128,12 @@ def iter_tensors(obj: Any, prefix: str = "") -> Iterator[tuple[str, TensorRef]]:
             yield from iter_tensors(value, f"{prefix}.{index}" if prefix else str(index))
 
 
-def read_model_file(path: str | os.PathLike) -> LoadedFile:
-    """Open any supported model file or folder. Raises only RvcConvertError subclasses."""
+def read_model_file(path: str | os.PathLike, readers: Sequence[ContainerReader] = ()) -> LoadedFile:
+    """Open any supported model file or folder. Raises only RvcConvertError subclasses.
+
+    `readers`: containers that model families add (rvc_convert.families.container_readers())."""
     try:
-        return _read_model_file(Path(path))
+        return _read_model_file(Path(path), readers)
     except RvcConvertError:
         raise
     except RecursionError:
@@ -128,7 +144,7 @@ def read_model_file(path: str | os.PathLike) -> LoadedFile:
         raise CorruptFileError(f"{path}: malformed file ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
-def _read_model_file(path: Path) -> LoadedFile:
+def _read_model_file(path: Path, readers: Sequence[ContainerReader] = ()) -> LoadedFile:
     if not path.exists():
         raise InputIOError(f"{path}: no such file or folder")
     if path.is_dir():
@@ -141,6 +157,9 @@ def _read_model_file(path: Path) -> LoadedFile:
         raise InputIOError(f"{path}: cannot read ({exc.strerror})") from None
     if size == 0:
         raise CorruptFileError(f"{path}: the file is empty (0 bytes): re-download or re-export it")
+    for reader in readers:
+        if reader.claims(path, head):
+            return reader.read(path, size)
     if head.startswith(b"PK"):
         return _read_zip(path, size)
     if head.startswith(b"\x80") and b"\x8a\x0a" in head[:4]:

@@ -11,34 +11,21 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
+from jsonschema.exceptions import best_match
 
 from .errors import MappingError, RulePackError
+from .resources import MAPPINGS_DIR, schema_validator
 
 WEIGHT_NORM_SUFFIXES = {"_g": "g", "_v": "v"}
 SAFE_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: same result, ~8x faster
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}]*)|([*/])(\d+))?\}")
-
-
-def _package_dir(name: str) -> Path:
-    """mappings/ and schemas/ ship inside the wheel as rvc_convert.mappings / rvc_convert.schemas."""
-    try:
-        return Path(str(resources.files(f"rvc_convert.{name}")))
-    except ModuleNotFoundError:  # running from a source tree that is not installed
-        return Path(__file__).resolve().parent.parent / name
-
-
-MAPPINGS_DIR = _package_dir("mappings")
-SCHEMAS_DIR = _package_dir("schemas")
 
 
 # --- patterns ---------------------------------------------------------------------------------
@@ -107,40 +94,6 @@ class TargetPattern:
 
         return _PLACEHOLDER.sub(fill, self.text)
 
-    def inverse_regex(self, source: SourcePattern) -> re.Pattern:
-        parts, pos = [], 0
-        for match in _PLACEHOLDER.finditer(self.text):
-            parts.append(re.escape(self.text[pos : match.start()]))
-            name, mapping, op, _operand = match.groups()
-            if mapping is not None:
-                values = [item.split("=", 1)[1] for item in mapping.split("|")]
-                parts.append(f"(?P<{name}>{'|'.join(re.escape(v) for v in values)})")
-            elif op is None:
-                source_choices = re.search(r"\{" + name + r":([^{}]*)\}", source.text)
-                any_text = source_choices and source_choices.group(1) == "*"
-                parts.append(f"(?P<{name}>.+?)" if any_text else f"(?P<{name}>[A-Za-z0-9_]+)")
-            else:
-                parts.append(f"(?P<{name}>0|[1-9][0-9]*)")
-            pos = match.end()
-        parts.append(re.escape(self.text[pos:]))
-        return re.compile("".join(parts))
-
-    def invert(self, key: str, source: SourcePattern) -> dict[str, str] | None:
-        found = self.inverse_regex(source).fullmatch(key)
-        if not found:
-            return None
-        captures = dict(found.groupdict())
-        for match in _PLACEHOLDER.finditer(self.text):
-            name, mapping, op, operand = match.groups()
-            if mapping is not None:
-                reverse = {b: a for a, b in (item.split("=", 1) for item in mapping.split("|"))}
-                captures[name] = reverse[captures[name]]
-            elif op == "/":
-                captures[name] = str(int(captures[name]) * int(operand))
-            elif op == "*":
-                captures[name] = str(int(captures[name]) // int(operand))
-        return captures
-
 
 def fill_source(pattern: SourcePattern, captures: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: captures[m.group(1)], pattern.text)
@@ -176,10 +129,14 @@ class Rule:
 
 @dataclass(frozen=True)
 class LayerKind:
+    """A layer kind of mappings/layouts.yaml: how its weights are laid out, declared."""
+
     name: str
     ndim: tuple[int, ...] | None
     permute: tuple[int, ...] | None
     why: str
+    weight_norm_axis: int | None = None  # the PyTorch axis weight norm keeps (torch's `dim`)
+    check: str | None = None  # how the layer-wise proof runs it (conv1d, linear, ...)
 
 
 @dataclass
@@ -187,7 +144,6 @@ class RulePack:
     name: str
     family: str
     architecture: str
-    targets: list[str]
     description: str
     aliases: list[Alias]
     drops: list[Drop]
@@ -218,12 +174,15 @@ def load_layer_kinds(mappings_dir: Path = MAPPINGS_DIR) -> tuple[dict[str, Layer
             None if ndim is None else tuple(ndim if isinstance(ndim, list) else [ndim]),
             tuple(spec["permute"]) if "permute" in spec else None,
             spec.get("why", ""),
+            spec.get("weight_norm_axis"),
+            spec.get("check"),
         )
     return kinds, path.read_bytes()
 
 
 def load_rule_pack(name_or_path: str | Path, mappings_dir: Path = MAPPINGS_DIR) -> RulePack:
-    """Load and schema-check a pack by name (`synthesizer`) or path."""
+    """Load and schema-check a pack by name (a shipped mappings/<name>.yaml) or path. Trusted callers
+    only: names from a file go through the family registry (families.load_family_rule_pack)."""
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = mappings_dir / f"{name_or_path}.yaml"
@@ -232,12 +191,10 @@ def load_rule_pack(name_or_path: str | Path, mappings_dir: Path = MAPPINGS_DIR) 
         raise RulePackError(f"no rule pack '{name_or_path}' (available: {available})")
     raw = path.read_bytes()
     data = _load_yaml(path)
-    schema = json.loads((SCHEMAS_DIR / "rule_pack.schema.json").read_text())
-    try:
-        jsonschema.validate(data, schema)
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "top level"
-        raise RulePackError(f"{path}: invalid rule pack at {where}: {exc.message}") from None
+    error = best_match(schema_validator("rule_pack.schema.json").iter_errors(data))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "top level"
+        raise RulePackError(f"{path}: invalid rule pack at {where}: {error.message}")
     kinds, kinds_raw = load_layer_kinds(mappings_dir)
     ids = [item["id"] for section in ("aliases", "drop", "rules") for item in data.get(section, [])]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
@@ -248,13 +205,16 @@ def load_rule_pack(name_or_path: str | Path, mappings_dir: Path = MAPPINGS_DIR) 
         for r in data["rules"]
     ]
     for rule in rules:
+        if rule.kind not in kinds:
+            raise RulePackError(f"{path}: rule {rule.id} names the layer kind '{rule.kind}', which mappings/layouts.yaml does not declare")
         if rule.weight_norm and not rule.source.text.endswith(".weight"):
             raise RulePackError(f"{path}: rule {rule.id} has weight_norm but its source does not end in '.weight'")
+        if rule.weight_norm and kinds[rule.kind].weight_norm_axis is None:
+            raise RulePackError(f"{path}: rule {rule.id} has weight_norm but its kind '{rule.kind}' declares no weight_norm_axis")
     return RulePack(
         name=data["name"],
         family=data["family"],
         architecture=data["architecture"],
-        targets=list(data["targets"]),
         description=data.get("description", ""),
         aliases=[Alias(a["id"], SourcePattern(a["from"]), TargetPattern(a["to"]), a.get("why", "")) for a in data.get("aliases", [])],
         drops=[Drop(d["id"], SourcePattern(d["from"]), d["why"]) for d in data.get("drop", [])],
@@ -282,6 +242,7 @@ class PlanEntry:
     permute: tuple[int, ...] | None
     fuse_weight_norm: bool
     pinned_dtype: str | None = None
+    weight_norm_axis: int | None = None  # declared by the layer kind: the axis g keeps
 
     @property
     def ops(self) -> list[str]:
@@ -415,8 +376,9 @@ def plan_conversion(
         base_shape = shapes.get("w") or shapes["v"]
         if "g" in shapes:
             g_shape, v_shape = shapes["g"], shapes["v"]
-            if len(g_shape) != len(v_shape) or any(g not in (1, v) for g, v in zip(g_shape, v_shape)):
-                problems.append(f"{roles['g']} has shape {list(g_shape)}, which cannot scale {roles['v']} {list(v_shape)}")
+            axis = kind.weight_norm_axis
+            if len(g_shape) != len(v_shape) or any(g != (v if i == axis else 1) for i, (g, v) in enumerate(zip(g_shape, v_shape))):
+                problems.append(f"{roles['g']} has shape {list(g_shape)}, which cannot scale {roles['v']} {list(v_shape)} along axis {axis} (a {rule.kind})")
                 continue
         if kind.ndim is not None and len(base_shape) not in kind.ndim:
             problems.append(f"{group['fused_key']} is {len(base_shape)}-D {list(base_shape)} but rule {rule.id} says it is a {rule.kind} ({'/'.join(map(str, kind.ndim))}-D)")
@@ -433,6 +395,7 @@ def plan_conversion(
                 permute=kind.permute,
                 fuse_weight_norm="g" in roles,
                 pinned_dtype=None if rule.dtype in (None, "keep") else rule.dtype,
+                weight_norm_axis=kind.weight_norm_axis if "g" in roles else None,
             )
         )
     if expected is not None:
@@ -455,19 +418,3 @@ def plan_conversion(
     spelling = "none" if not spellings else spellings.pop() if len(spellings) == 1 else "mixed"
     return ConversionPlan(pack, entries, sorted(dropped), aliased, spelling, hits)
 
-
-def invert_target_key(pack: RulePack, target_key: str) -> str:
-    """The source key (fused spelling) a target key came from: the inverse of the rename, for round-trip tests."""
-    found = []
-    for rule in pack.rules:
-        captures = rule.target.invert(target_key, rule.source)
-        if captures is None:
-            continue
-        source_key = fill_source(rule.source, captures)
-        forward = rule.source.match(source_key)
-        # Only a true inverse counts: rendering the recovered source must give the key back.
-        if forward is not None and rule.target.render(forward, rule.id, source_key) == target_key:
-            found.append(source_key)
-    if len(found) != 1:
-        raise MappingError(f"{target_key}: {len(found)} rules could have produced it; the rename is not invertible")
-    return found[0]

@@ -182,7 +182,7 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
 }
 
 # Known-harmless classes found in real RVC-adjacent files, replaced by inert stand-ins.
-# fairseq's label Dictionary sits in hubert_base.pt's task_state (see reference/hubert_rmvpe_format.md §2.2).
+# fairseq's label Dictionary sits in hubert_base.pt's task_state (docs/hubert_rmvpe_format.md, "HuBERT / ContentVec files").
 INERT_GLOBALS: dict[tuple[str, str], type] = {
     ("fairseq.data.dictionary", "Dictionary"): _inert_class("fairseq.data.dictionary.Dictionary"),
     ("argparse", "Namespace"): _inert_class("argparse.Namespace"),

@@ -11,19 +11,21 @@ FP16_MAX = 65504.0
 OUTPUT_DTYPES = {"fp16": np.float16, "fp32": np.float32, "float16": np.float16, "float32": np.float32}
 
 
-def fuse_weight_norm(g: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """w = g * v / ||v||, in float32, in the PyTorch layout; no epsilon (as torch computes it).
+def fuse_weight_norm(g: np.ndarray, v: np.ndarray, axis: int, dtype: type = np.float32) -> np.ndarray:
+    """w = g * v / ||v||, in the PyTorch layout; no epsilon (as torch computes it). The one fusion:
+    the converter runs it in float32, the layer-wise proof in float64.
 
-    The norm runs over every axis where g has size 1: axis 0 of the PyTorch layout for RVC's
-    convs (g is [O,1,1], or [I,1,1] for ConvTranspose), axis 2 for HuBERT's positional conv.
+    `axis` is the one weight norm keeps (torch's `dim`, declared by the layer kind in
+    mappings/layouts.yaml): 0 for a conv's output channels (g [O,1,1]; [I,1,1] for ConvTranspose),
+    2 for a positional conv's kernel taps (g [1,1,K]). The norm runs over every other axis.
     """
-    g32 = np.asarray(g, dtype=np.float32)
-    w = np.array(v, dtype=np.float32)  # a fresh copy: computed on in place below
-    axes = tuple(axis for axis in range(w.ndim) if g32.shape[axis] == 1 and w.shape[axis] != 1)
-    norm = np.sqrt(np.sum(np.square(w, dtype=np.float32), axis=axes, keepdims=True, dtype=np.float32))
+    g_cast = np.asarray(g, dtype=dtype)
+    w = np.array(v, dtype=dtype)  # a fresh copy: computed on in place below
+    axes = tuple(a for a in range(w.ndim) if a != axis and w.shape[a] != 1)  # size-1 axes add nothing to a sum
+    norm = np.sqrt(np.sum(np.square(w, dtype=dtype), axis=axes, keepdims=True, dtype=dtype))
     with np.errstate(divide="ignore", invalid="ignore"):
         np.divide(w, norm, out=w)  # same order as g * (v / norm): identical bits, two fewer temporaries
-        np.multiply(g32, w, out=w)
+        np.multiply(g_cast, w, out=w)
     return w
 
 
@@ -33,7 +35,7 @@ def materialise(entry: PlanEntry, arrays: dict[str, np.ndarray]) -> np.ndarray:
     Fused weights come back as float32; everything else keeps its source dtype. The caller casts.
     """
     if entry.fuse_weight_norm:
-        weight = fuse_weight_norm(arrays[entry.sources["g"]], arrays[entry.sources["v"]])
+        weight = fuse_weight_norm(arrays[entry.sources["g"]], arrays[entry.sources["v"]], entry.weight_norm_axis)
         source_name = entry.sources["v"]
     else:
         weight = np.asarray(arrays[entry.sources["w"]])

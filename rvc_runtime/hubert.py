@@ -3,7 +3,7 @@
 Channels-last throughout: audio (B, L) -> conv features (B, T, C) -> hidden states (B, T, D).
 Parameter paths equal the converted file's keys (mappings/hubert_*.yaml), so loading is strict and
 nothing is renamed. The math follows fairseq's HubertModel in eval mode with
-`layer_norm_first: false` (reference/hubert_rmvpe_format.md §7):
+`layer_norm_first: false` (docs/hubert_rmvpe_format.md, "HuBERT forward"):
 
     conv 0 -> GroupNorm(C, C) -> GELU, convs 1.. -> GELU          (no padding, no bias)
     LayerNorm(C) -> Linear(C, D)                                   proj_features

@@ -2,7 +2,7 @@
 
 Channels-last (NHWC with H = time, W = mel bin). Parameter paths equal the converted file's keys
 (mappings/rmvpe.yaml). The math follows RVC's `RMVPE` / `E2E(4, 1, (2, 2))` in eval mode
-(reference/hubert_rmvpe_format.md §9):
+(docs/hubert_rmvpe_format.md, "RMVPE forward"):
 
     mel    = ln(max(melbank_htk_slaney @ |STFT_1024/160, periodic Hann, reflect-centred|, 1e-5))
     pad mel at the end to a multiple of 32 frames (RVC: zeros; Applio: reflect)

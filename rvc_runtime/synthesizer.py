@@ -5,7 +5,7 @@ Channels-last ([B, T, C]) throughout. Parameter paths equal the converted file's
 ...), so loading is strict and nothing is renamed at load time. Numbered layers are attributes
 (`attn_0`, `up_0`) rather than lists, because MLX names list items `.0`.
 
-The math follows the RVC WebUI `infer`; see reference/synthesizer_format.md §10.
+The math follows the RVC WebUI `infer`; see docs/synthesizer_format.md, "Inference".
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ NOISE_STD = 0.003
 PRIOR_NOISE_SCALE = 0.66666
 PHONE_DIMS = {"v1": 256, "v2": 768}
 
-# the RVC 18-field config list, in order (reference/synthesizer_format.md §4)
+# the RVC 18-field config list, in order (docs/synthesizer_format.md, "The config list")
 CONFIG_FIELDS = (
     "spec_channels", "segment_size", "inter_channels", "hidden_channels", "filter_channels",
     "n_heads", "n_layers", "kernel_size", "p_dropout", "resblock", "resblock_kernel_sizes",

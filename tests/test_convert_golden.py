@@ -1,9 +1,9 @@
 """The conversion is right: golden RVC synthesizers -> MLX files (.safetensors for ios, .npz for mlx).
 
 Every expectation here is computed independently of rvc_convert: source tensors come from
-`torch.load(weights_only=True)`, target names from the naming table of DESIGN.md, layouts from
-reference/synthesizer_format.md §6, weight norm from `torch._weight_norm`, configs and facts from
-the golden README. The converter's own plan is only used to know *what it claims* it did, which the
+`torch.load(weights_only=True)`, target names from the naming table (docs/synthesizer_format.md, "Target naming"), layouts from
+docs/synthesizer_format.md, "Layouts", weight norm from `torch._weight_norm`, configs and facts from
+fixtures/golden/README.md. The converter's own plan is only used to know *what it claims* it did, which the
 tests then check.
 """
 
@@ -28,8 +28,7 @@ import torch
 
 import rvc_convert
 from rvc_convert.convert import convert_model
-from rvc_convert.errors import MappingError
-from rvc_convert.rules import invert_target_key, load_rule_pack
+from rvc_convert.rules import load_rule_pack
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -37,7 +36,7 @@ from golden import golden_path
 from outputs import load_output, output_metadata, torch_single_thread
 import make_variants
 
-# --- facts from the golden README (synth/ table) ------------------------------------------------
+# --- facts from fixtures/golden/README.md (synth/ table) ----------------------------------------
 
 _BLOCKS = [3, 7, 11], [[1, 3, 5], [1, 3, 5], [1, 3, 5]]
 GOLDEN = {
@@ -93,7 +92,7 @@ WN_SPELLINGS = {
     ".parametrizations.weight.original0": "g",
     ".parametrizations.weight.original1": "v",
 }
-_RENAMES = [  # DESIGN.md "Target naming, synthesizer"
+_RENAMES = [  # docs/synthesizer_format.md, "Target naming"
     (r"^dec\.ups\.(\d+)\.", lambda m: f"dec.up_{m[1]}."),
     (r"^dec\.resblocks\.(\d+)\.convs1\.(\d+)\.", lambda m: f"dec.resblock_{m[1]}.c1_{m[2]}."),
     (r"^dec\.resblocks\.(\d+)\.convs2\.(\d+)\.", lambda m: f"dec.resblock_{m[1]}.c2_{m[2]}."),
@@ -119,7 +118,7 @@ def split_weight_norm(key: str) -> tuple[str, str | None]:
 
 
 def expected_target_name(source_key: str) -> str | None:
-    """The target name of a source key by DESIGN.md's table; None for dropped (enc_q.*) tensors."""
+    """The target name of a source key by the naming table; None for dropped (enc_q.*) tensors."""
     if source_key.startswith("enc_q."):
         return None
     key, _ = split_weight_norm(source_key)
@@ -128,8 +127,21 @@ def expected_target_name(source_key: str) -> str | None:
     return key
 
 
+def sources_by_target(state: dict[str, torch.Tensor]) -> dict[str, str]:
+    """Target name -> fused source key, by the naming table (this test's own oracle): the rename
+    inverted from its forward direction, one source per target or the table is not invertible."""
+    inverse: dict[str, str] = {}
+    for key in state:
+        target = expected_target_name(key)
+        if target is None:
+            continue
+        fused, _ = split_weight_norm(key)
+        assert inverse.setdefault(target, fused) == fused, f"{fused} and {inverse[target]} both become {target}"
+    return inverse
+
+
 def expected_permutation(fused_key: str, ndim: int) -> tuple[int, ...] | None:
-    """Layout by layer (format note §6): ConvTranspose1d (1,2,0), every other 3-D conv (0,2,1)."""
+    """Layout by layer (docs/synthesizer_format.md, "Layouts"): ConvTranspose1d (1,2,0), every other 3-D conv (0,2,1)."""
     if ndim != 3 or re.search(r"emb_rel_[kv]$", fused_key):
         return None
     return (1, 2, 0) if re.fullmatch(r"dec\.ups\.\d+\.weight", fused_key) else (0, 2, 1)
@@ -235,7 +247,7 @@ def mx_to_numpy(array: mx.array) -> np.ndarray:
 @pytest.mark.parametrize("name", list(ALL_FILES))
 def test_golden_file_converts_and_loads(name, target, tmp_path):
     """Every golden synthesizer converts to both targets; the file loads with numpy/safetensors AND
-    mx.load, holds exactly the DESIGN.md target names, the right values, an 18-field config sidecar
+    mx.load, holds exactly the naming table's target names, the right values, an 18-field config sidecar
     and full provenance metadata (npz: the same metadata as JSON in the zip comment)."""
     source = golden_path(ALL_FILES[name])
     result = convert_model(source, target=target, out_dir=tmp_path)
@@ -260,7 +272,7 @@ def test_golden_file_converts_and_loads(name, target, tmp_path):
         as_np = mx_to_numpy(mx_arrays[key])
         assert as_np.dtype == array.dtype and as_np.shape == array.shape and as_np.tobytes() == array.tobytes(), key
 
-    # values: the independent reference (torch weight norm, layouts of §6)
+    # values: the independent reference (torch weight norm, the documented layouts)
     out_dtype = np.dtype(np.float32 if name == "G_2333333" else np.float16)
     assert_matches_reference(loaded, reference_for(source), out_dtype)
 
@@ -375,7 +387,7 @@ def test_companion_exports_give_identical_weights(companion, tmp_path):
 @pytest.mark.parametrize("name", list(SMALL_FILES) + ["v2-40k-f0"])
 def test_detection_matches_golden_readme(name):
     """Version, sample rate, f0, speaker count, hop, config list and file kind per golden file are
-    what the golden README says, with no contradiction reported for these consistent files."""
+    what fixtures/golden/README.md says, with no contradiction reported for these consistent files."""
     golden = GOLDEN.get(name, GOLDEN["v2-48k-f0-tiny"])
     kind = EXTRAS[name]["kind"] if name in EXTRAS else "webui-export"
     result = convert_model(golden_path(ALL_FILES[name]), dry_run=True)
@@ -506,7 +518,7 @@ def test_every_variant_in_other_layouts_gives_the_same_tensors(variant, layout, 
 
 
 def test_already_fused_weights_are_copied_not_refused(variant_files, tmp_path):
-    """An export whose weight norm was already removed (plain `<m>.weight`, see format note §7)
+    """An export whose weight norm was already removed (plain `<m>.weight`, docs/synthesizer_format.md, "Weight norm")
     converts: the plan reports the fused spelling and every weight is the stored one, only
     transposed (bit-exact, no second normalisation)."""
     for variant in [("v2", "48k", True), ("v1", "32k", False)]:
@@ -616,7 +628,7 @@ def _source_roles(state: dict[str, torch.Tensor], fused_key: str) -> dict[str, t
     + [("v2-48k-f0-tiny", "mlx", None), ("v1-32k-nof0-tiny", "mlx", "fp32")],
 )
 def test_round_trip_inverts_to_the_source(name, target, dtype, tmp_path):
-    """For every plan entry: undo the layout permutation and the rename (invert_target_key), then
+    """For every plan entry: undo the layout permutation and the rename (the naming table inverted), then
     compare with the source tensor read by torch: bit-exact for plain tensors; fused weight-norm
     tensors equal torch._weight_norm(v, g, dim) in float32 within 1 fp16 ulp (fp16 output) or 1e-6
     relative (fp32 output). Every source tensor is accounted for."""
@@ -624,7 +636,7 @@ def test_round_trip_inverts_to_the_source(name, target, dtype, tmp_path):
     result = convert_model(source, target, tmp_path, dtype=dtype)
     outputs = load_output(result.weights_path)
     state = torch_state(source)
-    pack = load_rule_pack("synthesizer")
+    source_of = sources_by_target(state)
     assert len(outputs) == len(result.plan.entries)
     consumed: set[str] = set()
     out_dtype = np.dtype(result.output_dtype)
@@ -632,8 +644,9 @@ def test_round_trip_inverts_to_the_source(name, target, dtype, tmp_path):
         out = outputs[entry.target]
         assert out.dtype == out_dtype
         inverse = np.transpose(out, np.argsort(entry.permute)) if entry.permute else out
-        fused_key = invert_target_key(pack, entry.target)
-        assert expected_target_name(fused_key) == entry.target, f"{fused_key} -> {entry.target}: not DESIGN.md's name"
+        fused_key = source_of.get(entry.target)
+        assert fused_key is not None, f"{entry.target}: the naming table gives no source tensor this name"
+        assert expected_target_name(fused_key) == entry.target, f"{fused_key} -> {entry.target}: not the naming table's name"
         roles = _source_roles(state, fused_key)
         consumed.update(entry.sources.values())
         assert entry.fuse_weight_norm == ("g" in roles), entry.target
@@ -658,14 +671,16 @@ def test_round_trip_inverts_to_the_source(name, target, dtype, tmp_path):
     assert not consumed & dropped
 
 
-def test_invert_target_key_refuses_unknown_names():
-    """invert_target_key is the exact inverse of the rename: a name no rule produces is refused."""
-    pack = load_rule_pack("synthesizer")
-    assert invert_target_key(pack, "flow.flow_3.enc.in_layer_2.weight") == "flow.flows.6.enc.in_layers.2.weight"
-    assert invert_target_key(pack, "enc_p.encoder.norm2_1.bias") == "enc_p.encoder.norm_layers_2.1.beta"
-    assert invert_target_key(pack, "dec.resblock_11.c2_0.weight") == "dec.resblocks.11.convs2.0.weight"
-    with pytest.raises(MappingError):
-        invert_target_key(pack, "dec.ups.0.weight")
+def test_rename_maps_each_target_to_exactly_its_source():
+    """The rename is a one-to-one map: these targets come from exactly these source tensors, and a
+    source spelling (dec.ups.0.weight) is never a target name."""
+    result = convert_model(golden_path(SMALL_FILES["v2-48k-f0-tiny"]), "ios", dry_run=True)
+    sources = {entry.target: sorted(entry.sources.values()) for entry in result.plan.entries}
+    assert sources["flow.flow_3.enc.in_layer_2.weight"] == ["flow.flows.6.enc.in_layers.2.weight_g", "flow.flows.6.enc.in_layers.2.weight_v"]
+    assert sources["enc_p.encoder.norm2_1.bias"] == ["enc_p.encoder.norm_layers_2.1.beta"]
+    assert sources["dec.resblock_11.c2_0.weight"] == ["dec.resblocks.11.convs2.0.weight_g", "dec.resblocks.11.convs2.0.weight_v"]
+    assert "dec.ups.0.weight" not in sources
+    assert len(sources) == len(result.plan.entries)
 
 
 # --- C-contiguity: a transposed view never reaches the writer scrambled -------------------------
@@ -686,7 +701,7 @@ def _raw_safetensors(path: Path) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("route", ["pth->ios", "pth->mlx", "pth->mlx->ios", "pth->ios->mlx->ios"])
 @pytest.mark.parametrize("dtype", [None, "fp32"])
 def test_transposed_tensors_are_written_in_c_order(route, dtype, tmp_path):
-    """Regression (DESIGN.md, write): safetensors' numpy writer stores the raw buffer of a
+    """Regression (docs/architecture.md, "Writing"): safetensors' numpy writer stores the raw buffer of a
     non-C-contiguous array under a C-order header. dec.conv_post.weight and the dec.up_N weights
     must equal an independent numpy transpose of the source, read back byte by byte."""
     source = golden_path(GOLDEN["v1-32k-nof0-tiny"]["rel"])  # 5 stages, conv_post [1, 4, 7]

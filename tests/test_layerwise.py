@@ -3,8 +3,8 @@
 For each plan entry of kind conv1d / conv_transpose1d / linear / embedding, the PyTorch module is
 built from the *source* weights (weight-normed layers get torch's own weight norm, so torch does the
 fusion), the MLX op runs on the *converted* weight from the written file, both on the same random
-input. Which torch module and which MLX op is used comes from the RVC architecture (format note §5
-and §6), not from the converter's plan, so a mislabelled layer cannot pass by being consistently
+input. Which torch module and which MLX op is used comes from the RVC architecture (docs/synthesizer_format.md, "Tensors"
+and "Layouts"), not from the converter's plan, so a mislabelled layer cannot pass by being consistently
 wrong on both sides. Conversion with --dtype fp32; relative error <= 1e-5.
 """
 
@@ -52,7 +52,7 @@ def fused_key_of(stored_key: str) -> str:
 
 
 def architecture_kind(fused_key: str, ndim: int) -> str:
-    """What the source layer is in RVC (format note §5), independent of the rule pack."""
+    """What the source layer is in RVC (docs/synthesizer_format.md, "Tensors"), independent of the rule pack."""
     if re.fullmatch(r"dec\.ups\.\d+\.(weight|bias)", fused_key):
         return "conv_transpose1d" if fused_key.endswith("weight") else "vector"
     if fused_key in ("emb_g.weight", "enc_p.emb_pitch.weight"):

@@ -1,6 +1,6 @@
 """The variant generator (fixtures/make_variants.py) writes what upstream writes.
 
-Its key lists come from the format note's shape rules; these tests pin them to the golden files that
+Its key lists come from the shape rules of docs/synthesizer_format.md; these tests pin them to the golden files that
 upstream's own export code wrote, so other tests can trust the 8 variants that have no golden file.
 """
 
@@ -55,7 +55,7 @@ def test_full_size_matches_golden_full_model():
 
 @pytest.mark.parametrize("version,sr,f0", mv.all_variants(), ids=lambda x: str(x))
 def test_full_size_tensor_counts(version, sr, f0):
-    """Full-size counts are those of format note section 5.1: 457 / 446 (4 stages), 516 / 503 (5 stages);
+    """Full-size counts are those of docs/synthesizer_format.md, "Tensors": 457 / 446 (4 stages), 516 / 503 (5 stages);
     nono variants lack exactly the 11 (or 13) pitch tensors; v1 and v2 differ only in emb_phone."""
     five = (version, sr) in {("v1", "32k"), ("v1", "48k")}
     expected = {(False, True): 457, (False, False): 446, (True, True): 516, (True, False): 503}[(five, f0)]
@@ -74,7 +74,7 @@ def test_full_size_tensor_counts(version, sr, f0):
 
 
 def test_full_size_shapes_from_format_note():
-    """Spot checks against format note section 5.2 (decoder shapes per sample rate)."""
+    """Spot checks against docs/synthesizer_format.md, "Tensors" and "Shipped decoder configurations" (decoder shapes per sample rate)."""
     k = lambda v, sr, f0=True: mv.key_shapes(v, sr, f0, full_size=True)  # noqa: E731
     assert k("v2", "48k")["dec.ups.0.weight_v"] == (512, 256, 24)
     assert k("v2", "32k")["dec.ups.0.weight_v"] == (512, 256, 20)

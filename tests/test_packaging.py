@@ -28,4 +28,6 @@ def test_wheel_ships_rule_packs_schemas_and_runtime(tmp_path):
         assert f"rvc_convert/schemas/{schema.name}" in names
     for module in ("synthesizer", "hubert", "rmvpe", "weights", "blas"):
         assert f"rvc_runtime/{module}.py" in names
+    for module in (REPO / "rvc_convert").rglob("*.py"):  # every sub-package: families, commands, bundle
+        assert module.relative_to(REPO).as_posix() in names
     assert any(n.endswith("entry_points.txt") for n in names)

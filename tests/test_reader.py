@@ -86,7 +86,7 @@ def test_golden_file_equals_torch_load(relpath):
 
 
 def test_export_globals_are_the_documented_three():
-    """A WebUI export names only OrderedDict, _rebuild_tensor_v2 and HalfStorage (format note section 2)."""
+    """A WebUI export names only OrderedDict, _rebuild_tensor_v2 and HalfStorage (docs/synthesizer_format.md, "File kinds")."""
     ours = read_model_file(golden_path("synth/models/v2-48k-f0-tiny.pth"))
     assert sorted(ours.globals_seen) == ["collections.OrderedDict", "torch.HalfStorage", "torch._utils._rebuild_tensor_v2"]
 

@@ -1,7 +1,7 @@
-"""Bugs of the earlier MLX/iOS converters (reference/prior_converters.md §6), one regression test each.
+"""Bugs of the earlier MLX/iOS converters (docs/regressions.md), one regression test each.
 
 Every docstring names the bug it guards against. Expectations come from torch (`torch.load`,
-`torch._weight_norm`) and the format note, not from rvc_convert's own plan.
+`torch._weight_norm`) and docs/synthesizer_format.md, not from rvc_convert's own plan.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def test_b1_weight_norm_is_per_output_slice_not_global():
     scales = np.array([1e-3, 1.0, 1e3, 7.5, 0.02, 250.0], dtype=np.float32).reshape(6, 1, 1)
     v = (rng.standard_normal((6, 5, 3)) * scales).astype(np.float32)
     g = rng.uniform(0.3, 1.2, size=(6, 1, 1)).astype(np.float32)
-    ours = fuse_weight_norm(g, v)
+    ours = fuse_weight_norm(g, v, axis=0)
     ref = torch_weight_norm(g, v, 0)
     assert ours.dtype == np.float32 and ours.shape == v.shape
     assert rel_close(ours, ref)
@@ -81,14 +81,14 @@ def test_b1_weight_norm_is_per_output_slice_not_global():
 
 
 def test_b1_weight_norm_other_axis_and_fp16_inputs():
-    """B1 (axis): the norm runs over every axis where g is 1 — dim 2 for HuBERT's pos_conv-like
-    g [1,1,K] — and fp16 g/v are fused in float32, like torch on upcast values."""
+    """B1 (axis): the norm runs over every axis but the declared one — dim 2 for HuBERT's
+    pos_conv-like g [1,1,K] — and fp16 g/v are fused in float32, like torch on upcast values."""
     rng = np.random.default_rng(2)
     v = (rng.standard_normal((8, 4, 6)) * rng.uniform(0.01, 100, size=(1, 1, 6))).astype(np.float16)
     g = rng.uniform(0.3, 1.2, size=(1, 1, 6)).astype(np.float16)
-    assert rel_close(fuse_weight_norm(g, v), torch_weight_norm(g, v, 2))
+    assert rel_close(fuse_weight_norm(g, v, axis=2), torch_weight_norm(g, v, 2))
     g0 = rng.uniform(0.3, 1.2, size=(8, 1, 1)).astype(np.float16)
-    assert rel_close(fuse_weight_norm(g0, v), torch_weight_norm(g0, v, 0))
+    assert rel_close(fuse_weight_norm(g0, v, axis=0), torch_weight_norm(g0, v, 0))
 
 
 @pytest.mark.parametrize("module", ["dec.resblocks.1.convs1.2", "dec.ups.0", "flow.flows.2.enc.cond_layer"])

@@ -8,6 +8,8 @@ rule packs (in memory), and end to end through `convert_model` where the engine 
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import warnings
 
@@ -20,7 +22,7 @@ import torch
 import make_aux
 from golden import golden_path
 from mlx.utils import tree_flatten
-from rvc_convert.architectures_aux import (
+from rvc_convert.families.hubert.config import (
     HUBERT_RULE_PACKS,
     hubert_config_from_file,
     hubert_expected_tensors,
@@ -150,7 +152,8 @@ def test_b21_positional_conv_is_fused_once_per_tap_in_conv1d_layout():
     equals torch's weight_norm(dim=2), transposed once to MLX (O, K, I/groups)."""
     _, plan, arrays = plan_file(golden_path(FAIRSEQ))
     (entry,) = [e for e in plan.entries if e.target == "encoder.pos_conv_embed.conv.weight"]
-    assert entry.fuse_weight_norm and entry.kind == "conv1d" and tuple(entry.target_shape) == (64, 128, 4)
+    assert entry.fuse_weight_norm and entry.kind == "positional_conv1d" and tuple(entry.target_shape) == (64, 128, 4)
+    assert entry.permute == (0, 2, 1) and entry.weight_norm_axis == 2  # conv1d layout; the axis is declared
     g = torch.from_numpy(arrays["encoder.pos_conv.0.weight_g"].astype(np.float32))
     v = torch.from_numpy(arrays["encoder.pos_conv.0.weight_v"].astype(np.float32))
     torch_weight = torch._weight_norm(v, g, 2).numpy()
@@ -158,6 +161,18 @@ def test_b21_positional_conv_is_fused_once_per_tap_in_conv1d_layout():
     np.testing.assert_allclose(fused, torch_weight.transpose(0, 2, 1), rtol=1e-6, atol=1e-7)
     per_output = (g.numpy() * v.numpy() / np.linalg.norm(v.numpy(), axis=(1, 2), keepdims=True)).transpose(0, 2, 1)
     assert np.max(np.abs(fused - per_output)) > 1e-2  # the wrong axis would be visible
+
+
+def test_a_wrong_weight_norm_axis_is_a_plan_error():
+    """The axis is declared by the layer kind, so a rule that calls the positional conv a plain conv1d
+    (axis 0) cannot fuse its g (1, 1, K): planning names the tensor instead of fusing the wrong way."""
+    loaded = read_model_file(golden_path(FAIRSEQ))
+    config = hubert_config_from_file(loaded)
+    pack = load_rule_pack(HUBERT_RULE_PACKS[config["source_layout"]])
+    pack.rules = [dataclasses.replace(r, kind="conv1d") if r.id == "positional_conv_weight" else r for r in pack.rules]
+    tensors = {k: (tuple(t.array.shape), t.source_dtype) for k, t in hubert_source_tensors(loaded).items()}
+    with pytest.raises(MappingError, match=r"encoder\.pos_conv\.0\.weight_g has shape \[1, 1, 128\].*along axis 0"):
+        plan_conversion(pack, tensors, hubert_expected_tensors(config))
 
 
 @pytest.mark.parametrize("spelling", ["parametrizations", "fused"])

@@ -19,7 +19,7 @@ from mlx.utils import tree_flatten
 
 import make_aux
 from golden import golden_path
-from rvc_convert.architectures_aux import rmvpe_config_from_tensors, rmvpe_expected_tensors
+from rvc_convert.families.rmvpe.config import rmvpe_config_from_tensors, rmvpe_expected_tensors
 from rvc_convert.errors import MappingError, RvcConvertError, UnsupportedModelError
 from rvc_convert.reader import iter_tensors, read_model_file
 from rvc_convert.rules import load_rule_pack, plan_conversion

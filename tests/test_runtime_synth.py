@@ -30,7 +30,7 @@ CHANNELS_LAST = {"enc_p.emb_phone.out", "enc_p.emb_pitch.out", "dec.m_source.out
 
 STAGE_MAX_REL_RMS = 1e-4  # 10x the worst float32 floor (1e-5); bugs cost >= 0.1
 STAGE_MAX_ABS_OVER_RMS = 1e-3
-AUDIO_MAX_ABS = 1e-4  # golden README: a correct float32 port lands within ~1e-4
+AUDIO_MAX_ABS = 1e-4  # docs/testing.md, "Numerical floors": a correct float32 port lands within ~1e-4
 AUDIO_MIN_SNR_DB = 80.0  # the floor allows ~100 dB; 60 dB is the project's minimum
 
 

@@ -3,7 +3,7 @@
 bench_runtime.py and bench_aux.py time the MLX runtime against these independent torch forwards;
 the comparison only means something if both sides run the same network. Golden references:
 upstream outputs in float32, deterministic mode. Bounds: the synthesizer audio within 1e-4 max
-abs (golden README: the float32 floor is <= 2.4e-5, a real mistake costs >= 0.1 relative RMS);
+abs (docs/testing.md, "Numerical floors": the float32 floor is <= 2.4e-5, a real mistake costs >= 0.1 relative RMS);
 HuBERT features within 1e-4 (floor ~6e-6); RMVPE salience within 1e-5 and f0 within 0.01 cents.
 """
 

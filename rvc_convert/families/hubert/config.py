@@ -1,13 +1,10 @@
-"""The two helper models every RVC conversion needs: HuBERT/ContentVec (content features) and RMVPE (pitch).
+"""HuBERT/ContentVec: which tensors a file must hold and the configuration the MLX runtime needs.
 
-For each: which tensors a file must hold (PyTorch shapes, keyed by the *fused* source spelling:
-`….weight`, never `weight_g`/`weight_v`) and the configuration the MLX runtime needs. The config
-is a plain JSON-able dict; the converter stores it verbatim as the `config` metadata entry of the
-converted file, and `rvc_runtime.hubert` / `rvc_runtime.rmvpe` read it back from there.
-
-Training-only tensors (`mask_emb`, `label_embs_concat`, `masked_spec_embed`, BatchNorm
-`num_batches_tracked`) are not listed: the rule packs drop them and files may lack them.
-Facts: reference/hubert_rmvpe_format.md.
+Tensor lists use PyTorch shapes keyed by the *fused* source spelling (`….weight`, never
+`weight_g`/`weight_v`). The config is a plain JSON-able dict; the converter stores it verbatim as
+the `config` metadata entry of the converted file, and `rvc_runtime.hubert` reads it back from there.
+Training-only tensors (`mask_emb`, `label_embs_concat`, `masked_spec_embed`) are not listed: the
+rule packs drop them and files may lack them. Facts: docs/hubert_rmvpe_format.md.
 """
 
 from __future__ import annotations
@@ -16,19 +13,25 @@ import ast
 import re
 from typing import Any, Iterable, Mapping
 
-from .errors import UnsupportedModelError
-from .reader import LoadedFile, iter_tensors
+from ...errors import UnsupportedModelError
+from ...reader import LoadedFile, iter_tensors
+from ..weights import indices, require, shape
+
+# The family's config type: a JSON-able dict (keys of HUBERT_DEFAULTS plus the sizes read from the
+# file, `source_layout` and `config_source`), stored verbatim as the converted file's `config`
+# metadata and read back by rvc_runtime.hubert.
+HubertConfig = dict[str, Any]
 
 HUBERT_LAYOUTS = ("fairseq", "hf")
 MAX_CONV_LAYERS = 64  # HuBERT has 7; a config asking for more is hostile or broken
 MAX_CONFIG_TEXT = 4096
 HUBERT_RULE_PACKS = {"fairseq": "hubert_fairseq", "hf": "hubert_hf"}
-RMVPE_RULE_PACK = "rmvpe"
 
 # Strides of the HuBERT/wav2vec2 conv feature extractor by kernel width (10/5, 3/2, 2/2). Shapes
 # cannot show a stride; this table is only used when a file carries no config at all.
 _HUBERT_STRIDE_BY_KERNEL = {10: 5, 3: 2, 2: 2}
 _HUBERT_HEAD_DIM = 64  # HuBERT base/large: heads = hidden / 64; only used without a config
+
 
 HUBERT_DEFAULTS: dict[str, Any] = {
     "architecture": "hubert",
@@ -43,37 +46,6 @@ HUBERT_DEFAULTS: dict[str, Any] = {
     "sample_rate": 16000,
 }
 
-RMVPE_DEFAULTS: dict[str, Any] = {
-    "architecture": "rmvpe",
-    # E2E(n_blocks=4, n_gru=1, kernel_size=(2, 2)), en_de_layers=5, inter_layers=4, in_channels=1,
-    # en_out_channels=16: what RVC and Applio build.
-    "n_blocks": 4,
-    "n_gru": 1,
-    "kernel_size": [2, 2],
-    "en_de_layers": 5,
-    "inter_layers": 4,
-    "in_channels": 1,
-    "en_out_channels": 16,
-    "gru_hidden": 256,
-    "n_classes": 360,
-    "bn_eps": 1e-5,
-    # log-mel front end (RVC MelSpectrogram(…, 128, 16000, 1024, 160, None, 30, 8000))
-    "sample_rate": 16000,
-    "n_mels": 128,
-    "n_fft": 1024,
-    "win_length": 1024,
-    "hop_length": 160,
-    "fmin": 30.0,
-    "fmax": 8000.0,
-    "mel_clamp": 1e-5,
-    "mel_pad_multiple": 32,  # 2 ** en_de_layers: the U-Net pools 5 times by 2 in time
-    "mel_pad_mode": "constant",  # RVC zero-pads the log-mel; Applio reflects ("reflect")
-    "threshold": 0.03,  # RVC's infer_from_audio(x, thred=0.03)
-}
-
-
-# --- HuBERT / ContentVec ----------------------------------------------------------------------
-
 
 def hubert_layout(names: Iterable[str]) -> str | None:
     """'fairseq' (hubert_base.pt `model` dict), 'hf' (transformers names) or None."""
@@ -85,27 +57,12 @@ def hubert_layout(names: Iterable[str]) -> str | None:
     return None
 
 
-def is_rmvpe(names: Iterable[str]) -> bool:
-    names = set(names)
-    return any(n.startswith("unet.encoder.") for n in names) and any(n.startswith("fc.") for n in names)
-
-
 def hubert_source_tensors(loaded: LoadedFile) -> dict[str, Any]:
     """The tensors of a HuBERT file by source key: fairseq keeps them under `model`, HF at top level."""
     root = loaded.root
     if isinstance(root, dict) and "cfg" in root and isinstance(root.get("model"), dict):
         return dict(iter_tensors(root["model"]))
     return dict(iter_tensors(root))
-
-
-def _shape(value: Any) -> tuple[int, ...]:
-    array = getattr(value, "array", value)  # TensorRef or array
-    return tuple(int(d) for d in (array.shape if hasattr(array, "shape") else array))
-
-
-def _indices(names: Iterable[str], pattern: str) -> list[int]:
-    regex = re.compile(pattern)
-    return sorted({int(m.group(1)) for n in names if (m := regex.fullmatch(n))})
 
 
 def parse_conv_feature_layers(text: str) -> list[list[int]]:
@@ -149,21 +106,16 @@ def parse_conv_feature_layers(text: str) -> list[list[int]]:
     return result
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise UnsupportedModelError(message)
-
-
 def _hubert_from_fairseq_cfg(cfg: Mapping[str, Any]) -> dict[str, Any]:
     model, task = cfg.get("model") or {}, cfg.get("task") or {}
     out: dict[str, Any] = {}
     mode = model.get("extractor_mode", "default")
-    _require(mode == "default", f"cfg.model.extractor_mode is '{mode}': only 'default' (GroupNorm on conv 0) is supported (HuBERT base / ContentVec)")
-    _require(not model.get("layer_norm_first", False), "cfg.model.layer_norm_first is true (pre-LN, HuBERT large style): only the post-LN base model is supported")
+    require(mode == "default", f"cfg.model.extractor_mode is '{mode}': only 'default' (GroupNorm on conv 0) is supported (HuBERT base / ContentVec)")
+    require(not model.get("layer_norm_first", False), "cfg.model.layer_norm_first is true (pre-LN, HuBERT large style): only the post-LN base model is supported")
     for key in ("activation_fn",):
-        _require(model.get(key, "gelu") == "gelu", f"cfg.model.{key} is '{model.get(key)}': only 'gelu' is supported")
-    _require(model.get("pos_enc_type", "abs") == "abs", f"cfg.model.pos_enc_type is '{model.get('pos_enc_type')}': only 'abs' is supported")
-    _require(model.get("layer_type", "transformer") == "transformer", f"cfg.model.layer_type is '{model.get('layer_type')}': only 'transformer' is supported")
+        require(model.get(key, "gelu") == "gelu", f"cfg.model.{key} is '{model.get(key)}': only 'gelu' is supported")
+    require(model.get("pos_enc_type", "abs") == "abs", f"cfg.model.pos_enc_type is '{model.get('pos_enc_type')}': only 'abs' is supported")
+    require(model.get("layer_type", "transformer") == "transformer", f"cfg.model.layer_type is '{model.get('layer_type')}': only 'transformer' is supported")
     if "conv_feature_layers" in model:
         out["conv_layers"] = parse_conv_feature_layers(model["conv_feature_layers"])
     renames = {
@@ -191,14 +143,14 @@ def _hubert_from_fairseq_cfg(cfg: Mapping[str, Any]) -> dict[str, Any]:
 def _hubert_from_hf_config(config: Mapping[str, Any], preprocessor: Mapping[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     norm = config.get("feat_extract_norm", "group")
-    _require(norm == "group", f"config.json feat_extract_norm is '{norm}': only 'group' (GroupNorm on conv 0) is supported")
-    _require(not config.get("do_stable_layer_norm", False), "config.json do_stable_layer_norm is true (pre-LN): only the post-LN base model is supported")
-    _require(config.get("feat_proj_layer_norm", True), "config.json feat_proj_layer_norm is false: HuBERT/ContentVec has the feature LayerNorm")
+    require(norm == "group", f"config.json feat_extract_norm is '{norm}': only 'group' (GroupNorm on conv 0) is supported")
+    require(not config.get("do_stable_layer_norm", False), "config.json do_stable_layer_norm is true (pre-LN): only the post-LN base model is supported")
+    require(config.get("feat_proj_layer_norm", True), "config.json feat_proj_layer_norm is false: HuBERT/ContentVec has the feature LayerNorm")
     for key in ("hidden_act", "feat_extract_activation"):
-        _require(config.get(key, "gelu") == "gelu", f"config.json {key} is '{config.get(key)}': only 'gelu' is supported")
+        require(config.get(key, "gelu") == "gelu", f"config.json {key} is '{config.get(key)}': only 'gelu' is supported")
     if all(k in config for k in ("conv_dim", "conv_kernel", "conv_stride")):
         dims, kernels, strides = config["conv_dim"], config["conv_kernel"], config["conv_stride"]
-        _require(len(dims) == len(kernels) == len(strides), "config.json conv_dim, conv_kernel and conv_stride differ in length")
+        require(len(dims) == len(kernels) == len(strides), "config.json conv_dim, conv_kernel and conv_stride differ in length")
         out["conv_layers"] = [[int(c), int(k), int(s)] for c, k, s in zip(dims, kernels, strides)]
     renames = {
         "conv_bias": "conv_bias",
@@ -226,12 +178,12 @@ def _hubert_from_shapes(shapes: Mapping[str, tuple[int, ...]], layout: str) -> d
     """Everything the weights show. Strides and head count are not visible; see the tables above."""
     names = _hubert_names(layout)
     out: dict[str, Any] = {}
-    conv_indices = _indices(shapes, re.escape(names["conv"]).replace(r"\{i\}", r"(\d+)") + r"\.weight")
+    conv_indices = indices(shapes, re.escape(names["conv"]).replace(r"\{i\}", r"(\d+)") + r"\.weight")
     if conv_indices:
         layers = []
         for i in conv_indices:
             channels, _, kernel = shapes[names["conv"].format(i=i) + ".weight"]
-            _require(kernel in _HUBERT_STRIDE_BY_KERNEL, f"conv layer {i} has kernel {kernel}: no config in the file and no known stride for it; supply config.json / cfg")
+            require(kernel in _HUBERT_STRIDE_BY_KERNEL, f"conv layer {i} has kernel {kernel}: no config in the file and no known stride for it; supply config.json / cfg")
             layers.append([channels, kernel, _HUBERT_STRIDE_BY_KERNEL[kernel]])
         out["conv_layers"] = layers
         out["conv_bias"] = (names["conv"].format(i=0) + ".bias") in shapes
@@ -239,7 +191,7 @@ def _hubert_from_shapes(shapes: Mapping[str, tuple[int, ...]], layout: str) -> d
     if proj:
         out["hidden_size"] = proj[0]
         out["num_heads"] = max(1, proj[0] // _HUBERT_HEAD_DIM)
-    layer_indices = _indices(shapes, re.escape(names["layer"]).replace(r"\{i\}", r"(\d+)") + r"\..+")
+    layer_indices = indices(shapes, re.escape(names["layer"]).replace(r"\{i\}", r"(\d+)") + r"\..+")
     if layer_indices:
         out["num_layers"] = layer_indices[-1] + 1
     fc1 = shapes.get(names["layer"].format(i=0) + "." + names["fc1"] + ".weight")
@@ -289,16 +241,16 @@ def _hubert_names(layout: str) -> dict[str, str]:
     raise ValueError(f"unknown HuBERT layout {layout!r}; expected one of {HUBERT_LAYOUTS}")
 
 
-def hubert_config_from_file(loaded: LoadedFile) -> dict[str, Any]:
+def hubert_config_from_file(loaded: LoadedFile) -> HubertConfig:
     """The runtime config of a HuBERT/ContentVec file: its stored config first, the weights for the rest.
 
     fairseq: `cfg["model"]` (+ `cfg["task"]["normalize"]`); HF: config.json (+ preprocessor_config.json
     `do_normalize`). Fields neither carries come from the tensor shapes; `config_source` says which.
     """
     tensors = hubert_source_tensors(loaded)
-    shapes = {k: _shape(v) for k, v in tensors.items()}
+    shapes = {k: shape(v) for k, v in tensors.items()}
     layout = hubert_layout(shapes)
-    _require(layout is not None, f"{loaded.path}: no HuBERT tensors (post_extract_proj / feature_projection) in this file")
+    require(layout is not None, f"{loaded.path}: no HuBERT tensors (post_extract_proj / feature_projection) in this file")
     config = dict(HUBERT_DEFAULTS)
     config.update(_hubert_from_shapes(shapes, layout))
     source = "shapes"
@@ -314,9 +266,9 @@ def hubert_config_from_file(loaded: LoadedFile) -> dict[str, Any]:
         # such a file serves RVC v2 only.
         config["final_proj_dim"] = None
     missing = [k for k in ("conv_layers", "hidden_size", "num_layers", "num_heads", "ffn_dim", "pos_conv_kernel", "pos_conv_groups") if k not in config]
-    _require(not missing, f"{loaded.path}: cannot tell the HuBERT {', '.join(missing)} from the config or the weights")
-    _require(config["hidden_size"] % config["num_heads"] == 0, f"hidden size {config['hidden_size']} is not divisible by {config['num_heads']} heads")
-    _require(config["hidden_size"] % config["pos_conv_groups"] == 0, f"hidden size {config['hidden_size']} is not divisible by {config['pos_conv_groups']} positional-conv groups")
+    require(not missing, f"{loaded.path}: cannot tell the HuBERT {', '.join(missing)} from the config or the weights")
+    require(config["hidden_size"] % config["num_heads"] == 0, f"hidden size {config['hidden_size']} is not divisible by {config['num_heads']} heads")
+    require(config["hidden_size"] % config["pos_conv_groups"] == 0, f"hidden size {config['hidden_size']} is not divisible by {config['pos_conv_groups']} positional-conv groups")
     config["source_layout"] = layout
     config["config_source"] = source
     return config
@@ -367,95 +319,3 @@ def hubert_expected_tensors(config: Mapping[str, Any], layout: str | None = None
         expected["final_proj.weight"] = (config["final_proj_dim"], hidden)
         expected["final_proj.bias"] = (config["final_proj_dim"],)
     return expected
-
-
-# --- RMVPE ------------------------------------------------------------------------------------
-
-
-def rmvpe_channels(config: Mapping[str, Any]) -> dict[str, list[tuple[int, int]]]:
-    """(C_in, C_out) per U-Net level: encoder doubles from en_out_channels, the intermediate doubles
-    once, the decoder halves back down (DeepUnet's construction)."""
-    en_out, levels = config["en_out_channels"], config["en_de_layers"]
-    encoder = [(config["in_channels"] if i == 0 else en_out * 2 ** (i - 1), en_out * 2**i) for i in range(levels)]
-    bottom = encoder[-1][1]
-    intermediate = [(bottom if i == 0 else bottom * 2, bottom * 2) for i in range(config["inter_layers"])]
-    top = bottom * 2
-    decoder = [(top // 2**i, top // 2 ** (i + 1)) for i in range(levels)]
-    return {"encoder": encoder, "intermediate": intermediate, "decoder": decoder}
-
-
-def _batch_norm(prefix: str, channels: int) -> dict[str, tuple[int, ...]]:
-    return {f"{prefix}.{p}": (channels,) for p in ("weight", "bias", "running_mean", "running_var")}
-
-
-def _conv_block_res(prefix: str, c_in: int, c_out: int) -> dict[str, tuple[int, ...]]:
-    tensors = {f"{prefix}.conv.0.weight": (c_out, c_in, 3, 3)}
-    tensors |= _batch_norm(f"{prefix}.conv.1", c_out)
-    tensors[f"{prefix}.conv.3.weight"] = (c_out, c_out, 3, 3)
-    tensors |= _batch_norm(f"{prefix}.conv.4", c_out)
-    if c_in != c_out:
-        tensors[f"{prefix}.shortcut.weight"] = (c_out, c_in, 1, 1)
-        tensors[f"{prefix}.shortcut.bias"] = (c_out,)
-    return tensors
-
-
-def rmvpe_expected_tensors(config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
-    """Every tensor an RMVPE `E2E` state dict must hold (PyTorch shapes; num_batches_tracked excluded)."""
-    channels = rmvpe_channels(config)
-    blocks = config["n_blocks"]
-    expected = _batch_norm("unet.encoder.bn", config["in_channels"])
-    for stage in ("encoder", "intermediate"):
-        for i, (c_in, c_out) in enumerate(channels[stage]):
-            for j in range(blocks):
-                expected |= _conv_block_res(f"unet.{stage}.layers.{i}.conv.{j}", c_in if j == 0 else c_out, c_out)
-    for i, (c_in, c_out) in enumerate(channels["decoder"]):
-        layer = f"unet.decoder.layers.{i}"
-        expected[f"{layer}.conv1.0.weight"] = (c_in, c_out, 3, 3)  # ConvTranspose2d: (I, O, kH, kW)
-        expected |= _batch_norm(f"{layer}.conv1.1", c_out)
-        for j in range(blocks):
-            expected |= _conv_block_res(f"{layer}.conv2.{j}", 2 * c_out if j == 0 else c_out, c_out)
-    expected["cnn.weight"] = (3, config["en_out_channels"], 3, 3)
-    expected["cnn.bias"] = (3,)
-    hidden = config["gru_hidden"]
-    for layer in range(config["n_gru"]):
-        width = 3 * config["n_mels"] if layer == 0 else 2 * hidden
-        for suffix in ("", "_reverse"):
-            expected[f"fc.0.gru.weight_ih_l{layer}{suffix}"] = (3 * hidden, width)
-            expected[f"fc.0.gru.weight_hh_l{layer}{suffix}"] = (3 * hidden, hidden)
-            expected[f"fc.0.gru.bias_ih_l{layer}{suffix}"] = (3 * hidden,)
-            expected[f"fc.0.gru.bias_hh_l{layer}{suffix}"] = (3 * hidden,)
-    expected["fc.1.weight"] = (config["n_classes"], 2 * hidden)
-    expected["fc.1.bias"] = (config["n_classes"],)
-    return expected
-
-
-def rmvpe_config_from_tensors(tensors: Mapping[str, Any]) -> dict[str, Any]:
-    """The runtime config of an RMVPE state dict, from its shapes (the file carries no config).
-
-    `tensors` maps source keys to arrays, TensorRefs or shapes. The pooling kernel (2, 2) and the
-    mel front end are not visible in the weights and stay at RVC's values.
-    """
-    shapes = {k: _shape(v) for k, v in tensors.items()}
-    _require(is_rmvpe(shapes), "no RMVPE tensors (unet.encoder.*, fc.*) in this file")
-    config = dict(RMVPE_DEFAULTS)
-
-    def need(key: str) -> tuple[int, ...]:
-        _require(key in shapes, f"RMVPE tensor {key} is missing: cannot tell the network's size")
-        return shapes[key]
-
-    config["in_channels"] = need("unet.encoder.bn.weight")[0]
-    config["en_out_channels"] = need("unet.encoder.layers.0.conv.0.conv.0.weight")[0]
-    config["en_de_layers"] = len(_indices(shapes, r"unet\.encoder\.layers\.(\d+)\..+"))
-    config["inter_layers"] = len(_indices(shapes, r"unet\.intermediate\.layers\.(\d+)\..+"))
-    config["n_blocks"] = len(_indices(shapes, r"unet\.encoder\.layers\.0\.conv\.(\d+)\..+"))
-    gru_layers = _indices(shapes, r"fc\.0\.gru\.weight_ih_l(\d+)")
-    _require(bool(gru_layers), "RMVPE without a BiGRU (fc.0.gru.*): only E2E with n_gru >= 1 is supported")
-    config["n_gru"] = len(gru_layers)
-    config["gru_hidden"] = need("fc.0.gru.weight_hh_l0")[1]
-    gru_in = need("fc.0.gru.weight_ih_l0")[1]
-    _require(gru_in % 3 == 0, f"fc.0.gru.weight_ih_l0 has {gru_in} inputs: expected 3 x mel bins (the cnn's 3 channels)")
-    config["n_mels"] = gru_in // 3
-    config["n_classes"] = need("fc.1.weight")[0]
-    config["mel_pad_multiple"] = 2 ** config["en_de_layers"]
-    _require(config["n_mels"] % config["mel_pad_multiple"] == 0, f"{config['n_mels']} mel bins cannot be pooled {config['en_de_layers']} times by 2")
-    return config

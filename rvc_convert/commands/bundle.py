@@ -1,34 +1,37 @@
-"""`rvc-convert bundle` and `rvc-convert verify`: the command-line face of bundle.py.
-
-Importing this module registers both commands on `cli.app` (cli.py imports it last). The work is in
-bundle.py; here: arguments, the progress display, the text summary and --json.
-"""
+"""`rvc-convert bundle`: many voices plus the shared models, converted, validated, hashed and listed
+in a manifest (the work is in rvc_convert.bundle). The shared roles' flags (`--<role> PATH`) and
+the help's spec example come from the family registry."""
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from .cli import CommandExit, Dtype, Target, app, emit_json
-from .errors import EXIT_CODES, UsageError
+from ..bundle.roles import shared_roles
+from ..errors import UsageError
+from .app import CommandExit, Dtype, Target, app, emit_json
 
-BUNDLE_HELP = """Convert, validate and hash many voices plus the shared HuBERT/ContentVec and RMVPE into
+
+def _bundle_help() -> str:
+    roles = shared_roles()
+    flags = " ".join(f"--{role.name} {role.example}" for role in roles)
+    spec_lines = "".join(f"  {role.spec_key}: models/{role.example}\n" for role in roles)
+    return f"""Convert, validate and hash many voices plus the shared {' and '.join(role.title for role in roles)} into
 OUTPUT, listed in OUTPUT/manifest.json (schemas/manifest.schema.json).
 
 \b
   rvc-convert bundle bundle.yaml -o Assets/
-  rvc-convert bundle models/*.pth --hubert hubert_base.pt --rmvpe rmvpe.pt -o Assets/
+  rvc-convert bundle models/*.pth {flags} -o Assets/
 
 \b
 bundle.yaml (schemas/bundle.schema.json; paths relative to the file):
   target: ios                  # ios: .safetensors (default) | mlx: .npz
   dtype: fp16                  # optional; default: each source's own
-  hubert: models/hubert_base.pt
-  rmvpe: models/rmvpe.pt
-  voices:
+{spec_lines}  voices:
     - source: models/alice.pth
       name: alice              # default: the file stem
       display_name: Alice      # also author, license, description,
@@ -45,14 +48,6 @@ previous manifest and all its files intact, and the next run completes.
 Exit codes: 0 every asset built or reused; otherwise the class of the first failed asset: 1
 validation failed, 2 unsupported model, 3 unsafe input, 5 I/O error or corrupt file (70 an
 internal error). 4: a usage or spec error (each problem with its line and field), nothing built."""
-
-VERIFY_HELP = """Re-hash every file BUNDLE/manifest.json lists and report missing, modified and extra files
-(files the manifest does not list; rvc-convert's own staging and journal files excepted).
---revalidate also validates every weight file again (structure and MLX runtime smoke test). Files an interrupted `bundle` run left are
-listed as pending, not as failures; the next bundle run removes them.
-
-Exit codes: 0 every file matches; 1 a file is missing, modified or extra, or fails
-revalidation; 5 no manifest or an unreadable one."""
 
 
 class ProgressLines:
@@ -144,27 +139,27 @@ def _print_bundle_summary(report: dict[str, Any]) -> None:
         typer.echo(f"  warning {warning}")
 
 
-@app.command("bundle", help=BUNDLE_HELP)
 def bundle_command(
     inputs: list[Path] = typer.Argument(..., metavar="SPEC.yaml | MODEL...", help="A bundle.yaml, or voice files (globs allowed) for the spec-less form."),
     output: Path = typer.Option(..., "--output", "-o", help="The bundle folder (created if missing)."),
-    hubert: Optional[Path] = typer.Option(None, "--hubert", help="Spec-less form: the shared HuBERT/ContentVec (.pt or HF folder)."),
-    rmvpe: Optional[Path] = typer.Option(None, "--rmvpe", help="Spec-less form: the shared RMVPE (.pt)."),
     target: Optional[Target] = typer.Option(None, "--target", "-t", help="Spec-less form: ios (.safetensors, default) or mlx (.npz)."),
     dtype: Optional[Dtype] = typer.Option(None, "--dtype", help="Spec-less form: output float dtype (default: each source's own)."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes (default: the number of CPU cores)."),
     force: bool = typer.Option(False, "--force", help="Convert and validate every asset again, even unchanged ones."),
     as_json: bool = typer.Option(False, "--json", help="Print the run report as JSON (schemas/bundle_report.schema.json) instead of text."),
+    **shared: Optional[Path],
 ) -> None:
-    from .bundle import build_bundle, load_spec, spec_from_paths
+    from ..bundle import build_bundle, load_spec, spec_from_paths
 
     if len(inputs) == 1 and inputs[0].suffix.lower() in (".yaml", ".yml"):
-        given = [flag for flag, value in (("--hubert", hubert), ("--rmvpe", rmvpe), ("--target", target), ("--dtype", dtype)) if value is not None]
+        flags = [(f"--{name}", value) for name, value in shared.items()] + [("--target", target), ("--dtype", dtype)]
+        given = [flag for flag, value in flags if value is not None]
         if given:
-            raise UsageError(f"{', '.join(given)} belong(s) in {inputs[0]} (hubert:, rmvpe:, target:, dtype:), not on the command line")
+            keys = ", ".join(f"{role.spec_key}:" for role in shared_roles())
+            raise UsageError(f"{', '.join(given)} belong(s) in {inputs[0]} ({keys}, target:, dtype:), not on the command line")
         spec = load_spec(inputs[0])
     else:
-        spec = spec_from_paths(inputs, hubert, rmvpe, target.value if target else "ios", dtype.value if dtype else None)
+        spec = spec_from_paths(inputs, shared, target.value if target else "ios", dtype.value if dtype else None)
     display = _progress_display(as_json)
     try:
         report = build_bundle(spec, output, jobs=jobs, force=force, on_event=display)
@@ -178,34 +173,24 @@ def bundle_command(
         raise CommandExit(report["exit_code"])
 
 
-@app.command("verify", help=VERIFY_HELP)
-def verify_command(
-    bundle: Path = typer.Argument(..., metavar="BUNDLE", help="The bundle folder (holding manifest.json)."),
-    revalidate: bool = typer.Option(False, "--revalidate", help="Also validate every weight file again (slower)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (schemas/verify_report.schema.json)."),
-) -> None:
-    from .bundle import verify_bundle
+def _with_shared_role_options(command: Any) -> Any:
+    """One `--<role> PATH` option per shared bundle role, after --output, as typer reads a signature."""
+    signature = inspect.signature(command)
+    fixed = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    roles = [
+        inspect.Parameter(
+            role.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(None, f"--{role.name}", help=f"Spec-less form: {role.help}."),
+            annotation=Optional[Path],
+        )
+        for role in shared_roles()
+    ]
+    at = [p.name for p in fixed].index("output") + 1
+    keyword = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in fixed[at:]]
+    command.__signature__ = signature.replace(parameters=fixed[:at] + roles + keyword)
+    command.__annotations__ = {**{p.name: p.annotation for p in fixed + roles}, "return": None}
+    return command
 
-    report = verify_bundle(bundle, revalidate=revalidate)
-    if as_json:
-        emit_json(report)
-    else:
-        manifest = report["manifest"]
-        typer.echo(f"{bundle}/manifest.json: {manifest['assets']} asset(s), {len(report['files'])} file(s), converter {manifest['converter_version']}")
-        for row in report["files"]:
-            if row["status"] == "modified":
-                typer.echo(f"  MODIFIED {row['path']} ({row['asset']} {row['role']}): sha256 {row['actual_sha256'][:12]}…, expected {row['expected_sha256'][:12]}…")
-            elif row["status"] == "missing":
-                typer.echo(f"  MISSING  {row['path']} ({row['asset']} {row['role']})")
-        for path in report["extra"]:
-            typer.echo(f"  EXTRA    {path} (not in the manifest)")
-        for path in report["pending"]:
-            typer.echo(f"  pending  {path} (left by an interrupted bundle run; the next run removes it)")
-        for row in report["revalidated"] or []:
-            if not row["ok"]:
-                typer.echo(f"  INVALID  {row['path']} ({row['asset']}): {'; '.join(row['failed']) or row['error']['message']}")
-        problems = len(report["missing"]) + len(report["modified"]) + len(report["extra"]) + sum(not r["ok"] for r in report["revalidated"] or [])
-        revalidated = f", {len(report['revalidated'])} weight file(s) revalidated" if report["revalidated"] is not None else ""
-        typer.echo(f"  {'OK' if report['ok'] else 'FAIL'}: {problems} problem(s){revalidated} ({EXIT_CODES[report['exit_code']]})")
-    if not report["ok"]:
-        raise CommandExit(report["exit_code"])
+
+app.command("bundle", help=_bundle_help())(_with_shared_role_options(bundle_command))

@@ -1,0 +1,56 @@
+"""Source hashes and the reuse decision: an asset whose source, rules and output settings are
+unchanged, and whose files are intact, is taken from the previous manifest without being read."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import RvcConvertError
+from ..families import load_family_rule_pack
+from ..reader import file_sha256
+from .manifest import manifest_assets
+from .records import AssetSpec
+
+
+def source_sha256(path: Path) -> str:
+    """sha256 of a file; of a folder (a Hugging Face model), of its `sha256  relpath` listing, so any file changing counts."""
+    if path.is_dir():
+        files = sorted((p for p in path.rglob("*") if p.is_file()), key=lambda p: p.relative_to(path).as_posix())
+        listing = "".join(f"{file_sha256(p)}  {p.relative_to(path).as_posix()}\n" for p in files)
+        return hashlib.sha256(listing.encode("utf-8")).hexdigest()
+    return file_sha256(path)
+
+
+def file_matches(path: Path, record: dict[str, Any]) -> bool:
+    """Does the file exist with the recorded size and sha256?"""
+    try:
+        return path.is_file() and path.stat().st_size == record["size"] and file_sha256(path) == record["sha256"]
+    except OSError:
+        return False
+
+
+@functools.lru_cache(maxsize=None)
+def rules_sha256(rule_pack: str) -> str:
+    """The current hash of a registered rule pack (by name: a manifest never names a path)."""
+    return load_family_rule_pack(rule_pack).sha256
+
+
+def reusable_entry(asset: AssetSpec, digest: str, previous: dict[str, Any] | None, target: str, dtype: str | None, out_dir: Path) -> dict[str, Any] | None:
+    """The previous manifest's entry for this asset when nothing that shapes its files changed and they are intact."""
+    if previous is None or previous["converter"]["version"] != __version__ or previous["target"] != target or previous["dtype"] != dtype:
+        return None
+    entry = next((e for e in manifest_assets(previous) if e["role"] == asset.role and e["name"] == asset.name), None)
+    if entry is None or entry["source"]["sha256"] != digest:
+        return None
+    try:
+        if rules_sha256(entry["rule_pack"]) != entry["rules_sha256"]:
+            return None
+    except RvcConvertError:
+        return None
+    if not all(file_matches(out_dir / entry["files"][key]["path"], entry["files"][key]) for key in ("weights", "config")):
+        return None
+    return entry

@@ -1,0 +1,29 @@
+"""The roles assets play in a bundle, from the family registry: shared ones (one per bundle, a key
+of their own in bundle.yaml and manifest.json) and the listed one (the voices)."""
+
+from __future__ import annotations
+
+from ..families import BundleRole, Family, registered_families
+
+
+def bundle_families() -> list[Family]:
+    return [f for f in registered_families() if f.bundle_role is not None]
+
+
+def shared_roles() -> list[BundleRole]:
+    """One asset each, in registry order: the manifest lists them before the listed assets."""
+    return [f.bundle_role for f in bundle_families() if f.bundle_role.shared]
+
+
+def listed_role() -> BundleRole:
+    """The role assets of a spec's list have (the voices)."""
+    (role,) = [f.bundle_role for f in bundle_families() if not f.bundle_role.shared]
+    return role
+
+
+def role_named(name: str) -> BundleRole:
+    return next(f.bundle_role for f in bundle_families() if f.bundle_role.name == name)
+
+
+def role_of_family(family: str) -> BundleRole | None:
+    return next((f.bundle_role for f in bundle_families() if f.name == family), None)
