@@ -25,7 +25,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from . import kernels
+from .kernels import cpu_kernels
 from .weights import config_from_metadata, load_into, load_weights
 
 FAMILY = "hubert"
@@ -43,7 +43,7 @@ _GELU_CHUNK = 1 << 16
 
 def gelu(x: mx.array) -> mx.array:
     """Exact-erf GELU: MLX's nn.gelu, or gelu_numpy on the Linux CPU path."""
-    if x.dtype != mx.float32 or not kernels.cpu_kernels():
+    if x.dtype != mx.float32 or not cpu_kernels():
         return nn.gelu(x)  # elsewhere (Metal, Accelerate) MLX's own kernel is fast; a numpy round trip would not be
     return gelu_numpy(x)
 

@@ -7,8 +7,8 @@ measured only on Linux CPU. On macOS (Metal, Accelerate) and on MLX's CUDA backe
 kernels are the ones to use, so the stock formulation is the reference and the default
 everywhere else; both are tested against the golden references (docs/runtime_kernels.md).
 
-    from rvc_runtime import kernels
-    if kernels.cpu_kernels():      # at call time, in a layer's __call__
+    from .kernels import cpu_kernels
+    if cpu_kernels():              # at call time, in a layer's __call__
         ...Linux CPU formulation...
     else:
         ...stock MLX op...

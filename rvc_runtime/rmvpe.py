@@ -23,7 +23,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from . import kernels
+from .kernels import cpu_kernels
 from .weights import config_from_metadata, load_into, load_weights
 
 FAMILY = "rmvpe"
@@ -156,7 +156,7 @@ class Conv2d(nn.Conv2d):
     native, where it is faster."""
 
     def __call__(self, x: mx.array) -> mx.array:
-        if not kernels.cpu_kernels():
+        if not cpu_kernels():
             return super().__call__(x)
         plain = tuple(self.stride) == (1, 1) and self.dilation in (1, (1, 1)) and getattr(self, "groups", 1) == 1
         kernel = tuple(self.weight.shape[1:3])
@@ -270,7 +270,7 @@ class ConvTranspose2d(nn.ConvTranspose2d):
     output_padding 1 case as a matmul + overlap-add: MLX's CPU kernel is 12-69x slower for these shapes."""
 
     def __call__(self, x: mx.array) -> mx.array:
-        fast = kernels.cpu_kernels() and (self.weight.shape[1:3] == (3, 3) and tuple(self.stride) == (2, 2) and tuple(self.padding) == (1, 1)
+        fast = cpu_kernels() and (self.weight.shape[1:3] == (3, 3) and tuple(self.stride) == (2, 2) and tuple(self.padding) == (1, 1)
                 and tuple(self.output_padding) == (1, 1) and self.dilation in (1, (1, 1)) and "bias" not in self)  # fmt: skip
         return conv_transpose2d_s2(x, self.weight) if fast else super().__call__(x)
 

@@ -20,7 +20,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from . import kernels
+from .kernels import cpu_kernels
 from .weights import load_into, load_weights
 
 LRELU_SLOPE = 0.1
@@ -400,7 +400,7 @@ class Conv1d(nn.Conv1d):
     conv_post ~6x)."""
 
     def __call__(self, x: mx.array) -> mx.array:
-        if self.stride != 1 or not kernels.cpu_kernels():
+        if self.stride != 1 or not cpu_kernels():
             return super().__call__(x)
         return tap_sum_conv1d(x, self.weight, self.get("bias"), self.dilation, self.padding)
 
@@ -428,7 +428,7 @@ class ConvTranspose1d(nn.ConvTranspose1d):
     is 10-30x slower there)."""
 
     def __call__(self, x: mx.array) -> mx.array:
-        if not kernels.cpu_kernels():
+        if not cpu_kernels():
             return super().__call__(x)
         return overlap_add_conv_transpose1d(x, self.weight, self.get("bias"), self.stride, self.padding, self.output_padding)
 
