@@ -64,10 +64,12 @@ def atomic_output(path: Path) -> Iterator[Path]:
         raise
 
 
-def _checked(spec: TensorSpec, array: np.ndarray) -> bytes:
+def _checked(spec: TensorSpec, array: np.ndarray) -> np.ndarray:
+    """The array's bytes, little-endian, as a flat uint8 view (no copy when it already is)."""
     if array.dtype != spec.dtype or tuple(array.shape) != tuple(spec.shape):
         raise RvcConvertError(f"internal: {spec.name} produced {array.dtype}{list(array.shape)}, planned {spec.dtype}{list(spec.shape)}")
-    return np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+    little = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False)
+    return little.reshape(-1).view(np.uint8)
 
 
 def safetensors_order(specs: list[TensorSpec]) -> list[TensorSpec]:
