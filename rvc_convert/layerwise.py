@@ -29,18 +29,20 @@ def source_weight(entry: PlanEntry, tensors: dict) -> np.ndarray:
 
 
 def _torch_conv1d(x: np.ndarray, w: np.ndarray, pad: int) -> np.ndarray:
-    """PyTorch Conv1d semantics on [T, I] input with an (O, I, K) weight, float64."""
+    """PyTorch Conv1d semantics on [T, I] input with an (O, I, K) weight, float64: the input's windows
+    [T', I*K] times the flattened weight, one BLAS matmul."""
     xp = np.pad(x, ((pad, pad), (0, 0)))
     windows = np.lib.stride_tricks.sliding_window_view(xp, w.shape[2], axis=0)  # [T', I, K]
-    return np.einsum("tik,oik->to", windows, w)
+    return windows.reshape(windows.shape[0], -1) @ w.reshape(w.shape[0], -1).T
 
 
 def _torch_conv_transpose1d(x: np.ndarray, w: np.ndarray, stride: int, pad: int) -> np.ndarray:
     """PyTorch ConvTranspose1d semantics on [T, I] input with an (I, O, K) weight, float64."""
     t, k = x.shape[0], w.shape[2]
+    taps = np.ascontiguousarray(w.transpose(2, 0, 1))  # [K, I, O]: each tap a contiguous matrix for BLAS
     out = np.zeros(((t - 1) * stride + k, w.shape[1]))
     for tap in range(k):
-        out[tap : tap + (t - 1) * stride + 1 : stride] += x @ w[:, :, tap]
+        out[tap : tap + (t - 1) * stride + 1 : stride] += x @ taps[tap]
     return out[pad : out.shape[0] - pad]
 
 
@@ -48,17 +50,19 @@ def _torch_conv2d(x: np.ndarray, w: np.ndarray, pad: int) -> np.ndarray:
     """PyTorch Conv2d semantics on [H, W, I] input with an (O, I, KH, KW) weight, float64."""
     xp = np.pad(x, ((pad, pad), (pad, pad), (0, 0)))
     windows = np.lib.stride_tricks.sliding_window_view(xp, w.shape[2:], axis=(0, 1))  # [H', W', I, KH, KW]
-    return np.einsum("hwikl,oikl->hwo", windows, w)
+    h, wd = windows.shape[:2]
+    return (windows.reshape(h * wd, -1) @ w.reshape(w.shape[0], -1).T).reshape(h, wd, w.shape[0])
 
 
 def _torch_conv_transpose2d(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """PyTorch ConvTranspose2d (stride 1, no padding) on [H, W, I] input with an (I, O, KH, KW) weight."""
     h, wd = x.shape[:2]
     kh, kw = w.shape[2:]
+    taps = np.ascontiguousarray(w.transpose(2, 3, 0, 1))  # [KH, KW, I, O]
     out = np.zeros((h + kh - 1, wd + kw - 1, w.shape[1]))
     for i in range(kh):
         for j in range(kw):
-            out[i : i + h, j : j + wd] += x @ w[:, :, i, j]
+            out[i : i + h, j : j + wd] += x @ taps[i, j]
     return out
 
 
