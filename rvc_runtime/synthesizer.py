@@ -20,6 +20,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from .cpu_ops import softmax
 from .kernels import cpu_kernels
 from .weights import load_into, load_weights
 
@@ -237,7 +238,7 @@ class MultiHeadAttention(nn.Module):
         scores = q @ k.transpose(0, 1, 3, 2)
         scores = scores + relative_to_absolute(q @ self.emb_rel_k[0].T, self.window)
         pair_mask = (mask * mask.transpose(0, 2, 1))[:, None]  # [B, 1, T, T]
-        p = mx.softmax(mx.where(pair_mask > 0, scores, -1e4), axis=-1)
+        p = softmax(mx.where(pair_mask > 0, scores, -1e4), axis=-1)
         out = p @ v + absolute_to_relative(p, self.window) @ self.emb_rel_v[0]
         return self.conv_o(out.transpose(0, 2, 1, 3).reshape(b, t, c))
 

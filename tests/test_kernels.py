@@ -15,7 +15,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from rvc_runtime import hubert, kernels, rmvpe, synthesizer
+from rvc_runtime import cpu_ops, hubert, kernels, rmvpe, synthesizer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -74,8 +74,19 @@ def layers() -> dict[str, tuple]:
     up = synthesizer.ConvTranspose1d(8, 4, 4, stride=2, padding=1)
     conv2d = rmvpe.Conv2d(16, 16, 3, padding=1, bias=False)
     up2d = rmvpe.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1, bias=False)
+    strided = hubert.StridedConv1d(8, 6, 3, stride=2, bias=False)
+    feature = hubert.FeatureConvLayer(1, 8, 10, 5, False, 1e-5)
+    feature.group_norm.update({"weight": mx.random.normal((8,)), "bias": mx.random.normal((8,))})
+    gru = rmvpe.BiGRU(8, 4, 1)
+    gru.update({d: [{k: mx.random.normal(v.shape) * 0.3 for k, v in layer.items()} for layer in gru.parameters()[d]] for d in ("forward", "backward")})
     x1, x2 = mx.random.normal((1, 20, 8)), mx.random.normal((1, 4, 16, 16))
+    audio = mx.random.normal((1, 400, 1))
+    scores = mx.random.normal((1, 2, 7, 7)) * 3
     return {
+        "HuBERT strided conv1d": (lambda: strided(x1), hubert, "blocked_strided_conv1d"),
+        "HuBERT conv 0 + GroupNorm + GELU": (lambda: feature(audio), hubert, "group_norm_gelu_numpy"),
+        "RMVPE BiGRU": (lambda: gru(x1), rmvpe, "gru_scan_numpy"),
+        "attention softmax": (lambda: cpu_ops.softmax(scores), cpu_ops, "softmax_numpy"),
         "generator conv1d": (lambda: conv1d(x1), synthesizer, "tap_sum_conv1d"),
         "generator conv_transpose1d": (lambda: up(x1), synthesizer, "overlap_add_conv_transpose1d"),
         "RMVPE conv2d 3x3": (lambda: conv2d(x2), rmvpe, "conv2d_3x3_taps"),
