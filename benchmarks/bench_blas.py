@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import ChildError, fmt_mb, load_average, median, print_header, print_table, run_child  # noqa: E402
+from benchlib import UNPINNED, ChildError, fmt_mb, load_average, median, print_header, print_table, run_child  # noqa: E402
 
 ROUTE_CHILD = """
 import sys, time
@@ -174,7 +174,8 @@ def run_isolated(snippet: str, args: list[str], env: dict[str, str]) -> dict:
     try:
         os.environ.clear()
         os.environ.update(env)
-        return run_child(snippet, args)
+        # run_child drops the OpenBLAS kernel pin; the pinned route asks for it explicitly
+        return run_child(snippet, args, env={name: env[name] for name in UNPINNED if name in env})
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -25,6 +25,10 @@ SHARED_GOLDEN = REPO.parent / "shared" / "golden"
 FIXTURES_GOLDEN = REPO / "fixtures" / "golden"
 MB = 1e6
 RESULT_TAG = "BENCH_RESULT "
+# Some shared machines pin OpenBLAS's kernel (OPENBLAS_CORETYPE, older builds mis-detected their
+# CPUs); a user's machine does not. Children run without the pin, so they measure the kernel
+# OpenBLAS picks for this CPU itself; every table's BLAS line names it.
+UNPINNED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 # Prepended to every child snippet: `report(**values)` prints the result line.
 CHILD_PRELUDE = f"""
@@ -56,7 +60,7 @@ def run_child(snippet: str, args: list[str] | None = None, env: dict[str, str] |
     """Run `snippet` in a fresh `python -c`; its `report(...)` values plus `process_s` (wall time
     of the whole child: interpreter start, imports, work, exit)."""
     code = CHILD_PRELUDE + textwrap.dedent(snippet)
-    child_env = dict(os.environ)
+    child_env = {k: v for k, v in os.environ.items() if k not in UNPINNED}
     child_env.update(env or {})
     child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), child_env.get("PYTHONPATH", "")]))
     start = time.perf_counter()
@@ -134,6 +138,9 @@ def print_header(title: str) -> None:
         f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
         f"load average {load_average()}, {time.strftime('%Y-%m-%d %H:%M:%S')}"
     )
+    pinned = [f"{name}={os.environ[name]}" for name in UNPINNED if os.environ.get(name)]
+    if pinned:
+        print(f"children run without {', '.join(pinned)} (OpenBLAS picks its kernel, as on a user's machine)")
 
 
 def golden_file(relpath: str) -> Path | None:
