@@ -1,5 +1,6 @@
 #!/bin/sh
-# Run every benchmark in turn; extra arguments are ignored. Takes ~25 minutes on 2 shared cores.
+# Run every benchmark in turn; extra arguments are ignored. Takes ~30 minutes on 2 shared cores
+# (plus ~7 minutes the first time, while bench_index.py builds its 632 MB index).
 set -e
 cd "$(dirname "$0")/.."
 python benchmarks/bench_convert.py
@@ -8,6 +9,10 @@ python benchmarks/bench_runtime.py --profile --single-thread-rows
 echo
 python benchmarks/bench_aux.py
 echo
+python benchmarks/bench_vocoders.py
+echo
+python benchmarks/bench_pitch.py
+echo
 python benchmarks/bench_kernels.py --frames 200
 echo
 python benchmarks/bench_blas.py --threads
@@ -15,3 +20,5 @@ echo
 python benchmarks/bench_inspect.py
 echo
 python benchmarks/bench_bundle.py
+echo
+python benchmarks/bench_index.py

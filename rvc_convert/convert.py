@@ -17,7 +17,7 @@ from . import __version__
 from .detect import CONVERTED_LAYOUT, detect
 from .errors import MappingError, UnsupportedModelError, UsageError
 from .families import ModelInfo, container_readers, family_named, load_family_rule_pack
-from .reader import BackgroundDigest, LoadedFile, read_model_file
+from .reader import BackgroundDigest, LoadedFile, StreamedArray, read_model_file
 from .rules import ConversionPlan, PlanEntry, plan_conversion
 from .transform import FP16_MAX, OUTPUT_DTYPES, produce_target
 from .writer import TensorSpec, ensure_writable_dir, write_json, write_npz, write_safetensors
@@ -157,9 +157,15 @@ def convert_model(
     overflow: list[str] = []
     done = 0
 
-    def produce(spec: TensorSpec) -> np.ndarray:
+    def produce(spec: TensorSpec) -> np.ndarray | StreamedArray:
         nonlocal done
         array, peak = produce_target(entries[spec.name], arrays, spec.dtype)
+        if isinstance(array, StreamedArray):  # written block by block; a block beyond fp16 stops the write
+            done += 1
+            if progress:
+                progress(done, len(specs))
+            checked = array.map(lambda block: _fits_fp16(spec.name, block)) if spec.dtype == np.float16 else array
+            return checked.astype(spec.dtype)
         if spec.dtype == np.float16 and peak > FP16_MAX:
             overflow.append(f"{spec.name} (max |x| {peak:.4g})")
         done += 1
@@ -183,6 +189,13 @@ def convert_model(
         raise
     result.weights_path, result.config_path = weights_path, config_path
     return result
+
+
+def _fits_fp16(name: str, block: np.ndarray) -> np.ndarray:
+    peak = float(np.max(np.abs(block))) if block.size and block.dtype.kind == "f" else 0.0
+    if peak > FP16_MAX:
+        raise UnsupportedModelError(f"{name} exceeds the float16 range ±{FP16_MAX:g} (max |x| {peak:.4g}); convert with --dtype fp32", finding="fp16_overflow")
+    return block
 
 
 def describe_plan(result: ConversionResult) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import numpy as np
 
 from .families import ModelInfo
 from .parity import relative_error
+from .reader import StreamedArray
 from .reports import LAYERWISE_MAX_RELATIVE_ERROR, Check, ValidationReport
 from .rules import PlanEntry, load_layer_kinds
 from .transform import fuse_weight_norm
@@ -66,6 +67,27 @@ def _torch_conv_transpose2d(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return out
 
 
+def table_error(source: Any, converted: Any) -> float:
+    """Relative RMS error of a table copied unchanged, against its source, one row block at a time
+    (a streamed source is never held whole; integer tables must match exactly to score 0)."""
+    blocks = source if isinstance(source, StreamedArray) else [np.asarray(source)]
+    rows = converted.shape[0] if converted.ndim else 1
+    err2 = ref2 = 0.0
+    row = 0
+    for block in blocks:
+        count = block.shape[0] if block.ndim else 1
+        ours = np.array(converted[row : row + count] if converted.ndim else converted, dtype=np.float64)
+        if ours.shape != block.shape:
+            return math.inf
+        ref = block.astype(np.float64)
+        err2 += float(np.sum(np.square(ours - ref)))
+        ref2 += float(np.sum(np.square(ref)))
+        row += count
+    if row != rows:
+        return math.inf
+    return math.sqrt(err2 / ref2) if ref2 > 0 else math.sqrt(err2)
+
+
 def layerwise_check(
     info: ModelInfo, plan_entries: list[PlanEntry], converted_weights: dict[str, Any], report: ValidationReport, tolerance: float = LAYERWISE_MAX_RELATIVE_ERROR
 ) -> None:
@@ -77,6 +99,13 @@ def layerwise_check(
     for entry in plan_entries:
         check = kinds[entry.kind].check
         if check is None:
+            continue
+        if check == "table":
+            checked += 1
+            error = table_error(info.tensors[entry.sources["w"]].array, converted_weights[entry.target])
+            worst = max(worst, error)
+            if not error <= tolerance:
+                failures.append(f"{entry.target} ({entry.kind}): relative error {error:.2e}")
             continue
         source = source_weight(entry, info.tensors)
         target = converted_weights[entry.target].astype(mx.float32)
@@ -93,10 +122,11 @@ def layerwise_check(
             expected = _torch_conv_transpose1d(x, source, stride, pad)
             got = np.array(mx.conv_transpose1d(mx.array(x[None], dtype=mx.float32), target, stride=stride, padding=pad)[0])
         elif check == "conv2d":
-            k = source.shape[2]
-            x = rng.standard_normal((6 + k, 5 + k, source.shape[1]))
-            expected = _torch_conv2d(x, source, k // 2)
-            got = np.array(mx.conv2d(mx.array(x[None], dtype=mx.float32), target, padding=k // 2)[0])
+            kh, kw = source.shape[2:]
+            # Unpadded: every tap meets data, and a tall (512, 1) kernel costs 7 x 6 outputs, not 519 x 6.
+            x = rng.standard_normal((6 + kh, 5 + kw, source.shape[1]))
+            expected = _torch_conv2d(x, source, 0)
+            got = np.array(mx.conv2d(mx.array(x[None], dtype=mx.float32), target)[0])
         elif check == "conv_transpose2d":
             x = rng.standard_normal((5, 4, source.shape[0]))
             expected = _torch_conv_transpose2d(x, source)

@@ -22,10 +22,13 @@ class ReferenceLayout(str, Enum):
     SAME = "same"  # identical layout
     CHANNELS_FIRST = "channels_first"  # runtime [B, T, C] -> reference [B, C, T]
     CHANNELS_FIRST_LEADING = "channels_first_leading"  # as above; the reference keeps only its first channels
+    SAME_FIRST_TWO_AND_LAST = "same_first_two_and_last"  # identical layout; the reference keeps channels 0, 1 and the last
 
 
 def to_reference_layout(ours: np.ndarray, layout: ReferenceLayout, reference: np.ndarray) -> np.ndarray:
     """The runtime array in the reference's declared layout (a mismatch then shows as a shape failure)."""
+    if layout is ReferenceLayout.SAME_FIRST_TWO_AND_LAST:
+        return ours[..., [0, 1, ours.shape[-1] - 1]]
     if layout is ReferenceLayout.SAME or ours.ndim != 3:
         return ours
     moved = np.swapaxes(ours, 1, 2)
@@ -84,3 +87,20 @@ def record_parity(pairs: list[tuple[str, np.ndarray, np.ndarray]], min_snr_db: f
     if failures:
         detail += "; failing: " + ", ".join(failures[:6])
     report.checks.append(Check("parity", "fail" if failures else "pass", detail))
+
+
+def record_f0_parity(ours: np.ndarray, reference: np.ndarray, max_cents: float, report: ValidationReport) -> None:
+    """f0 in Hz (0 = unvoiced) against a reference's: voicing must be identical and voiced frames
+    within `max_cents`; one `f0.cents` parity row and one `parity.f0` check."""
+    ours, reference = np.asarray(ours, np.float64), np.asarray(reference, np.float64)
+    if ours.shape != reference.shape:
+        report.parity.append({"stage": "f0.cents", "status": "fail", "detail": f"shape {list(ours.shape)} vs reference {list(reference.shape)}"})
+        report.checks.append(Check("parity.f0", "fail", f"{ours.shape[0]} f0 frames, the reference has {reference.shape[0]}"))
+        return
+    both = (ours > 0) & (reference > 0)
+    worst = float(np.max(np.abs(1200.0 * np.log2(ours[both] / reference[both])))) if both.any() else 0.0
+    agree = bool(np.array_equal(ours > 0, reference > 0))
+    status = "pass" if agree and worst <= max_cents else "fail"
+    voicing = "identical" if agree else f"differs on {int(np.sum((ours > 0) != (reference > 0)))} frames"
+    report.parity.append({"stage": "f0.cents", "max_abs": worst, "voicing_agrees": agree, "status": status, "detail": f"voiced f0 within {worst:.3g} cents, voicing {voicing}"})
+    report.checks.append(Check("parity.f0", status, f"voicing {voicing} on {ours.size} frames; voiced f0 within {worst:.3g} cents (limit {max_cents:g})"))

@@ -79,6 +79,46 @@ class LoadedFile:
             self._pending = pending
 
 
+class StreamedArray:
+    """A source tensor read on demand, in row blocks: what a family's container reader returns for a
+    table too large to hold in memory at once (millions of feature vectors). `shape` and `dtype`
+    answer planning and `inspect` without reading anything; iterating yields C-contiguous row
+    blocks, which the reader checks as it reads them; a plain-copy plan entry streams those
+    blocks into the writer (memory stays one block), and `np.asarray` reads the whole table."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype | str, blocks: Callable[[], Iterator[np.ndarray]]):
+        self.shape, self.dtype, self._blocks = tuple(shape), np.dtype(dtype), blocks
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter(self._blocks())
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = np.empty(self.shape, self.dtype)
+        row = 0
+        for block in self:
+            whole[row : row + block.shape[0]] = block
+            row += block.shape[0]
+        if row != (self.shape[0] if self.shape else 1):
+            raise CorruptFileError(f"a streamed tensor gave {row} rows, expected {self.shape[0] if self.shape else 1}: the file changed while being read")
+        return whole if dtype is None else whole.astype(dtype)
+
+    def map(self, change: Callable[[np.ndarray], np.ndarray], dtype: np.dtype | str | None = None) -> "StreamedArray":
+        """The same rows with `change` applied to every block (a cast, a check)."""
+        return StreamedArray(self.shape, self.dtype if dtype is None else dtype, lambda: (change(block) for block in self._blocks()))
+
+    def astype(self, dtype: Any, copy: bool = True) -> "StreamedArray":
+        dtype = np.dtype(dtype)
+        return self if dtype == self.dtype else self.map(lambda block: block.astype(dtype), dtype)
+
+
 @dataclass(frozen=True)
 class ContainerReader:
     """A reader a model family contributes for a container of its own (e.g. a FAISS `.index`).

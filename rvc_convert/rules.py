@@ -5,6 +5,10 @@ spellings normalised first), drops (tensors deliberately left out, each with a r
 (source pattern -> target pattern + layer kind). Planning is two-sided: every source tensor must
 be consumed by exactly one rule or drop, and every tensor the architecture expects must be present
 with its expected shape. Nothing here looks at tensor values.
+
+A pack may `extend` another and `replace` one source prefix: it inherits the base pack's aliases,
+drops and every rule outside that prefix, and brings its own rules for it (a variant of a model
+whose only difference is one sub-network, e.g. another decoder under `dec.`).
 """
 
 from __future__ import annotations
@@ -150,7 +154,8 @@ class RulePack:
     rules: list[Rule]
     kinds: dict[str, LayerKind]
     path: Path
-    sha256: str  # of the pack and the layout table together: any rule change changes it
+    sha256: str  # of the pack (and its base pack) and the layout table together: any rule change changes it
+    base: str | None = None  # the pack this one extends (`extends:`), whose rules it inherits outside `replaces`
 
     def kind(self, name: str) -> LayerKind:
         return self.kinds[name]
@@ -217,7 +222,7 @@ def load_rule_pack(name_or_path: str | Path, mappings_dir: Path = MAPPINGS_DIR) 
             raise RulePackError(f"{path}: rule {rule.id} has weight_norm but its source does not end in '.weight'")
         if rule.weight_norm and kinds[rule.kind].weight_norm_axis is None:
             raise RulePackError(f"{path}: rule {rule.id} has weight_norm but its kind '{rule.kind}' declares no weight_norm_axis")
-    return RulePack(
+    pack = RulePack(
         name=data["name"],
         family=data["family"],
         architecture=data["architecture"],
@@ -228,6 +233,46 @@ def load_rule_pack(name_or_path: str | Path, mappings_dir: Path = MAPPINGS_DIR) 
         kinds=kinds,
         path=path,
         sha256=hashlib.sha256(raw + b"\0" + kinds_raw).hexdigest(),
+    )
+    if "extends" in data:
+        pack = _extend(pack, data["extends"], data["replaces"], raw, kinds_raw, mappings_dir)
+    return pack
+
+
+def _extend(pack: RulePack, base_name: str, prefix: str, raw: bytes, kinds_raw: bytes, mappings_dir: Path) -> RulePack:
+    """A pack that `extends` a base and `replaces` one source prefix (e.g. a decoder that owns `dec.`):
+    the base's aliases, drops and rules outside the prefix, then this pack's own, which must all lie
+    inside it. One level only, so a pack's meaning is always two files."""
+    base = load_rule_pack(base_name, mappings_dir)
+    where = pack.path
+    if base.base is not None:
+        raise RulePackError(f"{where}: extends {base_name}, which itself extends {base.base}; only one level of extension is allowed")
+    if base.family != pack.family:
+        raise RulePackError(f"{where}: family {pack.family} differs from its base {base_name}'s ({base.family})")
+    outside = [r.id for r in pack.rules if not r.source.text.startswith(prefix)]
+    if outside:
+        raise RulePackError(f"{where}: rules {outside[:4]} lie outside the prefix '{prefix}' this pack replaces")
+    kept = [r for r in base.rules if not r.source.text.startswith(prefix)]
+    if len(kept) == len(base.rules):
+        raise RulePackError(f"{where}: the base pack {base_name} has no rules under '{prefix}' to replace")
+    aliases, drops, rules = base.aliases + pack.aliases, base.drops + pack.drops, kept + pack.rules
+    ids = [item.id for item in (*aliases, *drops, *rules)]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise RulePackError(f"{where}: rule ids {duplicates} repeat ids of its base pack {base_name}")
+    base_raw = base.path.read_bytes()
+    return RulePack(
+        name=pack.name,
+        family=pack.family,
+        architecture=pack.architecture,
+        description=pack.description,
+        aliases=aliases,
+        drops=drops,
+        rules=rules,
+        kinds=pack.kinds,
+        path=pack.path,
+        sha256=hashlib.sha256(raw + b"\0" + base_raw + b"\0" + kinds_raw).hexdigest(),
+        base=base.name,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import MappingError
+from .reader import StreamedArray
 from .rules import PlanEntry
 
 FP16_MAX = 65504.0
@@ -43,14 +44,17 @@ def _float_check(weight: np.ndarray) -> tuple[bool, float]:
     return finite, max(-lo, hi) if finite else float("inf")
 
 
-def produce_target(entry: PlanEntry, arrays: dict[str, np.ndarray], dtype: np.dtype | None = None) -> tuple[np.ndarray, float]:
+def produce_target(entry: PlanEntry, arrays: dict[str, np.ndarray | StreamedArray], dtype: np.dtype | None = None) -> tuple[np.ndarray | StreamedArray, float]:
     """The target tensor of one plan entry, in the target layout, C-contiguous, cast to `dtype`
     (None: fused weights float32, everything else its source dtype); and the largest |value| before
     the cast (for the float16 range check; 0 when not measured).
 
     The cast comes before the transpose: it is elementwise, so the values are the same, and the
-    transposing copy then moves float16 instead of float32.
+    transposing copy then moves float16 instead of float32. A streamed source that is copied
+    unchanged stays streamed and uncast (its reader checks every block; the writer casts them).
     """
+    if not entry.fuse_weight_norm and not entry.permute and isinstance(arrays[entry.sources["w"]], StreamedArray):
+        return arrays[entry.sources["w"]], 0.0
     if entry.fuse_weight_norm:
         weight = fuse_weight_norm(arrays[entry.sources["g"]], arrays[entry.sources["v"]], entry.weight_norm_axis)
         source_name = entry.sources["v"]
@@ -76,7 +80,7 @@ def produce_target(entry: PlanEntry, arrays: dict[str, np.ndarray], dtype: np.dt
     return np.ascontiguousarray(weight), peak
 
 
-def materialise(entry: PlanEntry, arrays: dict[str, np.ndarray]) -> np.ndarray:
+def materialise(entry: PlanEntry, arrays: dict[str, np.ndarray | StreamedArray]) -> np.ndarray | StreamedArray:
     """Produce the target tensor for one plan entry in the target layout, C-contiguous.
 
     Fused weights come back as float32; everything else keeps its source dtype. The caller casts.

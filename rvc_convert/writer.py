@@ -14,7 +14,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Union
 
 import numpy as np
 
@@ -45,7 +45,11 @@ class TensorSpec:
         return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
 
 
-Produce = Callable[[TensorSpec], np.ndarray]
+# A tensor's data: the whole array, or an iterable of row blocks (along axis 0, in order) for
+# tensors too large to hold in memory at once. Each block is written before the next is asked
+# for, so a producer may refill one buffer.
+Produced = Union[np.ndarray, Iterable[np.ndarray]]
+Produce = Callable[[TensorSpec], Produced]
 
 
 @contextlib.contextmanager
@@ -65,11 +69,26 @@ def atomic_output(path: Path) -> Iterator[Path]:
 
 
 def _checked(spec: TensorSpec, array: np.ndarray) -> np.ndarray:
-    """The array's bytes, little-endian, as a flat uint8 view (no copy when it already is)."""
+    """The array as little-endian, C-contiguous data (no copy when it already is: large arrays
+    are written straight from their buffer)."""
     if array.dtype != spec.dtype or tuple(array.shape) != tuple(spec.shape):
         raise RvcConvertError(f"internal: {spec.name} produced {array.dtype}{list(array.shape)}, planned {spec.dtype}{list(spec.shape)}")
-    little = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False)
-    return little.reshape(-1).view(np.uint8)
+    return np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False)
+
+
+def _pieces(spec: TensorSpec, produced: Produced) -> Iterator[np.ndarray]:
+    """The tensor's data as little-endian, C-contiguous blocks; checks dtype and shape."""
+    if isinstance(produced, np.ndarray):
+        yield _checked(spec, produced)
+        return
+    rows = 0
+    for block in produced:
+        if block.dtype != spec.dtype or tuple(block.shape[1:]) != tuple(spec.shape[1:]):
+            raise RvcConvertError(f"internal: {spec.name} produced a {block.dtype}{list(block.shape)} block, planned {spec.dtype}{list(spec.shape)}")
+        rows += block.shape[0]
+        yield np.ascontiguousarray(block).astype(block.dtype.newbyteorder("<"), copy=False)
+    if rows != (spec.shape[0] if spec.shape else 1):
+        raise RvcConvertError(f"internal: {spec.name} produced {rows} rows, planned {spec.shape[0] if spec.shape else 1}")
 
 
 def safetensors_order(specs: list[TensorSpec]) -> list[TensorSpec]:
@@ -92,19 +111,26 @@ def write_safetensors(path: Path, specs: list[TensorSpec], produce: Produce, met
         out.write(struct.pack("<Q", len(encoded)))
         out.write(encoded)
         for spec in ordered:
-            out.write(_checked(spec, produce(spec)))
+            for piece in _pieces(spec, produce(spec)):
+                out.write(memoryview(piece.reshape(-1)).cast("B"))
 
 
 def write_npz(path: Path, specs: list[TensorSpec], produce: Produce, metadata: dict[str, str]) -> None:
     """An uncompressed .npz that np.load and mx.load read; metadata as JSON in the archive comment."""
     with atomic_output(path) as temp, zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_STORED) as archive:
         for spec in sorted(specs, key=lambda s: s.name):
-            array = produce(spec)
-            _checked(spec, array)
+            produced = produce(spec)
             info = zipfile.ZipInfo(f"{spec.name}.npy", date_time=ZIP_EPOCH)
             info.external_attr = 0o644 << 16
             with archive.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+                if isinstance(produced, np.ndarray):
+                    np.lib.format.write_array(member, _checked(spec, produced), allow_pickle=False)
+                    continue
+                # the header write_array writes for a C-ordered array, then the blocks: same bytes
+                header = {"descr": np.lib.format.dtype_to_descr(spec.dtype.newbyteorder("<")), "fortran_order": False, "shape": tuple(spec.shape)}
+                np.lib.format.write_array_header_1_0(member, header)
+                for piece in _pieces(spec, produced):
+                    member.write(memoryview(piece.reshape(-1)).cast("B"))
         archive.comment = json.dumps(dict(sorted(metadata.items())), separators=(",", ":")).encode("utf-8")
 
 

@@ -13,6 +13,7 @@ blas.enable()  # must run before anything below imports mlx.core
 from . import kernels  # noqa: E402
 from .blas import blas_status  # noqa: E402
 from .synthesizer import Synthesizer, SynthesizerConfig  # noqa: E402
+from . import decoders  # noqa: E402,F401  (registers Applio's MRF HiFi-GAN and RefineGAN decoders)
 from .weights import load_into, load_weights  # noqa: E402
 
 __all__ = ["Synthesizer", "SynthesizerConfig", "blas", "blas_status", "kernels", "load_into", "load_weights"]

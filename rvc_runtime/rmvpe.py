@@ -24,6 +24,7 @@ import mlx.nn as nn
 import numpy as np
 
 from .kernels import cpu_kernels
+from .spectral import hann_window, hz_to_mel_htk, mel_filterbank, mel_to_hz_htk  # noqa: F401  (re-exported)
 from .weights import config_from_metadata, load_into, load_weights
 
 FAMILY = "rmvpe"
@@ -33,33 +34,6 @@ DECODE_HALF_WIDTH = 4  # 9-bin window around the argmax
 
 
 # --- log-mel front end (numpy, float64) -------------------------------------------------------
-
-
-def hann_window(length: int) -> np.ndarray:
-    """Periodic Hann window (torch.hann_window's default)."""
-    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(length) / length)
-
-
-def hz_to_mel_htk(hz: np.ndarray | float) -> np.ndarray:
-    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
-
-
-def mel_to_hz_htk(mel: np.ndarray | float) -> np.ndarray:
-    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
-
-
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    """(n_mels, n_fft // 2 + 1) triangular filters on the HTK mel scale with Slaney area
-    normalisation (each filter scaled by 2 / its bandwidth in Hz), as librosa.filters.mel(htk=True)."""
-    fft_hz = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
-    edges_hz = mel_to_hz_htk(np.linspace(hz_to_mel_htk(fmin), hz_to_mel_htk(fmax), n_mels + 2))
-    widths = np.diff(edges_hz)
-    offsets = edges_hz[:, None] - fft_hz[None, :]
-    rising = -offsets[:-2] / widths[:-1, None]
-    falling = offsets[2:] / widths[1:, None]
-    weights = np.maximum(0.0, np.minimum(rising, falling))
-    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
-    return weights.astype(np.float32)
 
 
 def log_mel_spectrogram(audio: np.ndarray, config: dict[str, Any]) -> np.ndarray:

@@ -1,6 +1,8 @@
 """RVC synthesizer (net_g) inference in MLX: text encoder, reverse coupling flow, NSF-HiFi-GAN.
 
-Channels-last ([B, T, C]) throughout. Parameter paths equal the converted file's keys
+Channels-last ([B, T, C]) throughout. The decoder is chosen by the file's `vocoder` metadata:
+the classic NSF-HiFi-GAN `Generator` here, or Applio's MRF HiFi-GAN / RefineGAN from
+`rvc_runtime.decoders`, which register themselves in `DECODERS`. Parameter paths equal the converted file's keys
 (`enc_p.encoder.attn_0.conv_q.weight`, `flow.flow_0.enc.in_layer_2.weight`, `dec.up_0.weight`,
 ...), so loading is strict and nothing is renamed at load time. Numbered layers are attributes
 (`attn_0`, `up_0`) rather than lists, because MLX names list items `.0`.
@@ -71,6 +73,7 @@ class SynthesizerConfig:
     sample_rate: int
     f0: bool
     phone_dim: int
+    vocoder: str = "HiFi-GAN"
 
     @property
     def hop(self) -> int:
@@ -103,8 +106,8 @@ class SynthesizerConfig:
         if str(fields.get("resblock", "1")) != "1":
             raise ValueError(f"resblock type {fields['resblock']!r} is not supported (only '1')")
         vocoder = metadata.get("vocoder", "HiFi-GAN")
-        if vocoder != "HiFi-GAN":
-            raise ValueError(f"vocoder {vocoder!r} is not supported (this runtime runs HiFi-GAN)")
+        if vocoder not in DECODERS:
+            raise ValueError(f"vocoder {vocoder!r} is not supported (this runtime runs {', '.join(DECODERS)})")
 
         # B18: the sample rate comes from the file, never from a default
         rates = {}
@@ -124,7 +127,7 @@ class SynthesizerConfig:
         if "f0" in metadata:
             f0 = _parse_flag(metadata["f0"])
         elif weights:
-            f0 = "dec.m_source.l_linear.weight" in weights
+            f0 = any(key.startswith("dec.m_source.") for key in weights)
         else:
             raise ValueError("pitch guidance unknown: no 'f0' metadata and no weights")
 
@@ -143,6 +146,8 @@ class SynthesizerConfig:
             phone_dim = width
         if phone_dim is None:
             raise ValueError("phone feature size unknown: no 'version' metadata and no weights")
+        if vocoder != "HiFi-GAN" and not f0:
+            raise ValueError(f"the {vocoder} decoder exists only for pitch-guided models, but the file says f0=0")
 
         # upstream replaces spk_embed_dim by the real row count of emb_g
         if "emb_g.weight" in weights:
@@ -175,6 +180,7 @@ class SynthesizerConfig:
             sample_rate=sample_rate,
             f0=f0,
             phone_dim=phone_dim,
+            vocoder=vocoder,
         )
 
     @classmethod
@@ -484,10 +490,16 @@ class ResBlock1(nn.Module):
 
 
 class Generator(nn.Module):
-    """HiFi-GAN generator; with `f0` the NSF variant that adds a harmonic source per stage."""
+    """HiFi-GAN generator; with `f0` the NSF variant that adds a harmonic source per stage.
+
+    Every decoder offers `noise_shapes(batch, frames)` (its random draws, channels-last) and
+    `decode(z, g, f0, draws, trace)`; `upstream_draws()` names upstream's draws in call order
+    ((name, stored channels-first), name None for a draw upstream discards).
+    """
 
     def __init__(self, config: SynthesizerConfig):
         super().__init__()
+        self.sample_rate, self.hop = config.sample_rate, config.hop
         rates, kernels = config.upsample_rates, config.upsample_kernel_sizes
         self.n_stages = len(rates)
         self.n_kernels = len(config.resblock_kernel_sizes)
@@ -513,6 +525,18 @@ class Generator(nn.Module):
         self.conv_post = Conv1d(ch // 2**self.n_stages, 1, 7, padding=3, bias=False)
         if self.f0:
             self.m_source = SourceModuleHnNSF()
+
+    def noise_shapes(self, batch: int, frames: int) -> dict[str, tuple[int, ...]]:
+        return {"source": (batch, frames * self.hop, 1)} if self.f0 else {}
+
+    def upstream_draws(self) -> tuple[tuple[str | None, bool], ...]:
+        return (("source", False),) if self.f0 else ()
+
+    def decode(self, x, g, f0, draws: dict, trace=None) -> mx.array:
+        excitation = None
+        if self.f0:
+            excitation = nsf_excitation(f0, self.sample_rate, self.hop, draws["source"]).astype(x.dtype)
+        return self(x, g, excitation, trace)
 
     def __call__(self, x, g, excitation=None, trace=None):
         har = None
@@ -550,6 +574,14 @@ def _record(trace: dict | None, name: str, value: mx.array) -> None:
         trace[name] = value
 
 
+# vocoder name (the file's `vocoder` metadata) -> decoder class; rvc_runtime.decoders adds Applio's
+DECODERS: dict[str, type] = {"HiFi-GAN": Generator}
+
+
+def register_decoder(vocoder: str, decoder: type) -> None:
+    DECODERS[vocoder] = decoder
+
+
 class Synthesizer(nn.Module):
     """SynthesizerTrnMs{256,768}NSFsid[_nono] inference: features (+ pitch) -> audio."""
 
@@ -561,7 +593,7 @@ class Synthesizer(nn.Module):
         self.flow = ResidualCouplingBlock(
             config.inter_channels, config.hidden_channels, config.gin_channels
         )
-        self.dec = Generator(config)
+        self.dec = DECODERS[config.vocoder](config)
 
     @classmethod
     def from_file(
@@ -601,10 +633,13 @@ class Synthesizer(nn.Module):
         phone [B, T, 256|768] float; phone_lengths [B] (default: T); pitch [B, T] coarse bins
         1..255 and pitchf [B, T] f0 in Hz (pitch models only; ignored otherwise); sid: int or [B].
 
-        noise: None draws the two random terms like upstream (mx.random, `seed` optional);
+        noise: None draws the random terms like upstream (mx.random, `seed` optional);
         "zero" is the deterministic mode (every draw 0, as the golden references);
-        a dict supplies them: "prior" [B, T, inter_channels] and, for pitch models,
-        "source" [B, T * hop] (or [B, T * hop, 1]).
+        a dict supplies them by name, channels-last, missing ones 0: "prior" [B, T, inter_channels]
+        and the decoder's (`self.noise_shapes(B, T)`): classic pitch models "source" [B, T * hop, 1]
+        (or [B, T * hop]); MRF HiFi-GAN "phase" [B, 9] (cycles; the first is ignored) and "source"
+        [B, T * hop, 9]; RefineGAN "source" [B, T * hop, 1] and "adain.<stage>.<branch>.<in|out>"
+        [B, length, channels]. `noise_from_upstream` builds the dict from upstream's draws.
 
         With return_intermediates=True returns (audio, dict) whose names follow the golden
         references (`m_p`, `z`, `flow.flows.6.enc.out`, `dec.ups.0.out`, ...), channels-last.
@@ -624,10 +659,8 @@ class Synthesizer(nn.Module):
             pitch = mx.array(pitch).astype(mx.int32)
         else:
             pitch = None
-        prior_shape, source_shape = (b, t, cfg.inter_channels), (b, t * cfg.hop, 1)
-        prior_noise, source_noise = (
-            e.astype(dtype) for e in draw_noise(noise, seed, prior_shape, source_shape)
-        )
+        draws = draw_noise(noise, seed, self.noise_shapes(b, t))
+        draws = {name: array.astype(dtype) for name, array in draws.items()}
 
         trace = {} if return_intermediates else None
         _record(trace, "x_mask", mask)
@@ -635,44 +668,71 @@ class Synthesizer(nn.Module):
         _record(trace, "g", g)
         g = g[:, None, :]  # [B, 1, gin]
         m_p, logs_p = self.enc_p(phone, pitch, mask, trace)
-        z_p = (m_p + mx.exp(logs_p) * prior_noise * PRIOR_NOISE_SCALE) * mask
+        z_p = (m_p + mx.exp(logs_p) * draws["prior"] * PRIOR_NOISE_SCALE) * mask
         z = self.flow.reverse(z_p, mask, g, trace)
         x = z * mask
-        excitation = None
+        f0 = None
         if cfg.f0:
             f0 = np.asarray(pitchf, dtype=np.float32)
             _record(trace, "dec.in.f0", mx.array(f0))
-            excitation = nsf_excitation(f0, cfg.sample_rate, cfg.hop, source_noise).astype(dtype)
-        audio = self.dec(x, g, excitation, trace)
+        audio = self.dec.decode(x, g, f0, draws, trace)
         if trace is None:
             return audio[..., 0]
         trace.update(m_p=m_p, logs_p=logs_p, z_p=z_p, z=z, audio=audio)
         trace["dec.in.x"] = x
         return audio[..., 0], trace
 
+    def noise_shapes(self, batch: int, frames: int) -> dict[str, tuple[int, ...]]:
+        """Every random draw of one `infer` call by name, channels-last: the prior's, then the decoder's."""
+        return {"prior": (batch, frames, self.config.inter_channels)} | self.dec.noise_shapes(batch, frames)
 
-def draw_noise(noise, seed, prior_shape, source_shape) -> tuple[mx.array, mx.array]:
-    """(prior eps, NSF source eps): random (noise=None), zeros ("zero") or supplied (dict)."""
-    usage = f"noise={noise!r}: use None (random), 'zero' or a dict with 'prior'/'source'"
+    def upstream_draws(self) -> tuple[tuple[str | None, bool], ...]:
+        """Upstream's random draws of one infer call in call order: (name here, stored channels-first);
+        the name is None for a draw upstream makes and then discards."""
+        return (("prior", True), *self.dec.upstream_draws())
+
+    def noise_from_upstream(self, draws: list) -> dict[str, np.ndarray]:
+        """The `noise` dict from upstream's random draws in call order (PyTorch layout, as a golden
+        reference's noise.0, noise.1, ... hold them): the prior [B, C, T], then the decoder's."""
+        order = self.upstream_draws()
+        if len(draws) != len(order):
+            raise ValueError(f"{len(draws)} draws given; upstream's {self.config.vocoder} makes {len(order)} per call: {[n for n, _ in order]}")
+        out = {}
+        for (name, channels_first), array in zip(order, draws):
+            if name is not None:  # a draw upstream makes but then discards
+                array = np.asarray(array, dtype=np.float32)
+                out[name] = np.swapaxes(array, 1, 2) if channels_first else array
+        return out
+
+
+def draw_noise(noise, seed, shapes: dict[str, tuple[int, ...]]) -> dict[str, mx.array]:
+    """Every draw named in `shapes`: random (noise=None), zeros ("zero") or supplied (dict; the
+    names it leaves out are zeros)."""
+    usage = f"noise={noise!r}: use None (random), 'zero' or a dict with entries among {sorted(shapes)}"
     if isinstance(noise, str):
         if noise != "zero":
             raise ValueError(usage)
-        return mx.zeros(prior_shape), mx.zeros(source_shape)
+        return {name: mx.zeros(shape) for name, shape in shapes.items()}
     if isinstance(noise, dict):
-        unknown = set(noise) - {"prior", "source"}
+        unknown = set(noise) - set(shapes)
         if unknown:
             raise ValueError(f"unknown noise entries {sorted(unknown)}; {usage}")
-        drawn = []
-        for name, shape in (("prior", prior_shape), ("source", source_shape)):
+        drawn = {}
+        for name, shape in shapes.items():
             array = mx.array(noise[name]) if name in noise else mx.zeros(shape)
-            if name == "source" and array.ndim == 2:
+            if array.ndim == len(shape) - 1 and shape[-1] == 1:
                 array = array[..., None]  # [B, N] -> [B, N, 1]
             if tuple(array.shape) != shape:
                 got = tuple(array.shape)
                 raise ValueError(f"noise['{name}'] has shape {got}, expected {shape} (channels-last)")
-            drawn.append(array.astype(mx.float32))
-        return drawn[0], drawn[1]
+            drawn[name] = array.astype(mx.float32)
+        return drawn
     if noise is not None:
         raise ValueError(usage)
-    keys = mx.random.split(mx.random.key(seed), 2) if seed is not None else (None, None)
-    return mx.random.normal(prior_shape, key=keys[0]), mx.random.normal(source_shape, key=keys[1])
+    # at least two keys, so a classic model draws what it drew before decoders were pluggable
+    keys = mx.random.split(mx.random.key(seed), max(2, len(shapes))) if seed is not None else [None] * len(shapes)
+    uniform = {"phase"}  # initial phases are U[0, 1) cycles; everything else N(0, 1)
+    return {
+        name: (mx.random.uniform(shape=shape, key=key) if name in uniform else mx.random.normal(shape, key=key))
+        for (name, shape), key in zip(shapes.items(), keys)
+    }

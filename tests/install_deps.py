@@ -1,5 +1,6 @@
-"""Install what the test suite needs, and no CUDA: PyTorch's CPU-only build, the [test] extra,
-and requirements/test-no-deps.txt (without their dependencies). The README's test command:
+"""Install what the test suite needs, and no CUDA: PyTorch's CPU-only build, the [test] extra, the
+reference packages' dependencies (tests/requirements-reference.txt) and the reference packages
+themselves without theirs (tests/requirements-reference-nodeps.txt). The README's test command:
 
     python3 tests/install_deps.py && python3 -m pytest -q
 
@@ -21,7 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 TORCH_VERSION = "2.13.0"  # the version the suite is checked with
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-NO_DEPS = REPO / "requirements" / "test-no-deps.txt"
+REFERENCE = REPO / "tests" / "requirements-reference.txt"
+REFERENCE_NO_DEPS = REPO / "tests" / "requirements-reference-nodeps.txt"
 
 
 def pip_install(*args: str) -> None:
@@ -51,8 +53,11 @@ def main() -> int:
         ("PyTorch's CPU-only build", install_torch, f"install it yourself: pip install torch=={TORCH_VERSION} --index-url {CPU_INDEX}"),
         ("the [test] extra", lambda: pip_install("-e", f"{REPO}[test]"), 'run: python3 -m pip install -e ".[test]"'),
     ]
-    if requirement_lines(NO_DEPS):
-        steps.append((NO_DEPS.name, lambda: pip_install("--no-deps", "-r", str(NO_DEPS)), f"run: python3 -m pip install --no-deps -r {NO_DEPS}"))
+    if requirement_lines(REFERENCE):
+        steps.append((REFERENCE.name, lambda: pip_install("-r", str(REFERENCE)), f"run: python3 -m pip install -r {REFERENCE}"))
+    if requirement_lines(REFERENCE_NO_DEPS):
+        # they declare torchaudio, whose wheels pin another torch build (and CUDA): no dependencies
+        steps.append((REFERENCE_NO_DEPS.name, lambda: pip_install("--no-deps", "-r", str(REFERENCE_NO_DEPS)), f"run: python3 -m pip install --no-deps -r {REFERENCE_NO_DEPS}"))
     for what, step, fix in steps:
         try:
             step()

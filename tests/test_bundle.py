@@ -70,13 +70,20 @@ def resave_with_info(path: Path, info: str) -> None:
     torch.save(checkpoint, path)
 
 
+def alice_index(d: int = 768, seed: int = 7) -> bytes:
+    """A small IndexIVFFlat in faiss's own layout (fixtures/hostile_index.py writes it field by field)."""
+    import hostile_index
+
+    return hostile_index.valid_bytes(hostile_index.base_index(d=d, nlist=4, per_list=(10, 0, 12, 9), seed=seed))
+
+
 def write_workspace(folder: Path, spec: str, broken: bool = True) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for voice in VOICES:
         shutil.copy(golden_path(f"synth/models/{voice}.pth"), folder / f"{voice}.pth")
     shutil.copy(golden_path("hubert/hubert_tiny.pt"), folder / "hubert_tiny.pt")
     shutil.copy(golden_path("rmvpe/rmvpe_small.pt"), folder / "rmvpe_small.pt")
-    (folder / "alice.index").write_bytes(bytes(range(256)) * 8)  # stands in for a FAISS index: copied, never read
+    (folder / "alice.index").write_bytes(alice_index())  # a 768-d FAISS index for the v2 voice
     if broken:
         whole = (folder / "v1-40k-f0-tiny.pth").read_bytes()
         (folder / "broken.pth").write_bytes(whole[: len(whole) // 2])
@@ -133,7 +140,7 @@ def test_a_broken_voice_is_reported_and_everything_else_ships(first_build):
 def test_the_manifest_states_what_each_asset_is_and_the_contract_an_app_must_honour(first_build, workspace):
     """Variant facts, validation figures and the I/O contract: v1 wants HuBERT layer 9 + final_proj (256-d),
     v2 the last layer (768-d); HuBERT takes 16 kHz at 50 fps; RMVPE hop 160, 360 bins, threshold 0.03. Display
-    metadata and the index (byte for byte, with its hash) come through."""
+    metadata come through; the voice's index is converted, validated and recorded with its contract."""
     manifest = manifest_of(first_build[2])
     voices = {v["name"]: v for v in manifest["voices"]}
     assert voices["v1-40k-f0-tiny"]["contract"] == {
@@ -149,8 +156,14 @@ def test_the_manifest_states_what_each_asset_is_and_the_contract_an_app_must_hon
     alice = voices["alice"]
     assert alice["display"] == {"display_name": "Alice", "author": "Golden Set", "license": "CC0-1.0", "tags": ["test", "tiny"]}
     index = first_build[2] / alice["files"]["index"]["path"]
-    assert index.read_bytes() == (workspace.parent / "alice.index").read_bytes()
-    assert alice["files"]["index"]["sha256"] == file_sha256(workspace.parent / "alice.index")
+    assert index.name.startswith("alice-index.") and index.suffix == ".safetensors"
+    assert alice["files"]["index"]["sha256"] == file_sha256(index)
+    assert alice["index"]["source"] == {"path": "alice.index", "sha256": file_sha256(workspace.parent / "alice.index")}
+    assert alice["index"]["contract"] == {"dimension": 768, "metric": "l2", "nprobe": 1, "nlist": 4, "ntotal": 31, "neighbours": 8}
+    assert (alice["index"]["family"], alice["index"]["kind"], alice["index"]["variant"]) == ("retrieval", "faiss-ivf-flat", {"name": "ivf4-768d"})
+    assert alice["index"]["validation"]["ok"] and alice["index"]["validation"]["layers_checked"] == 4
+    assert manifest_of(first_build[2])["rules"]["retrieval"] == alice["index"]["rules_sha256"]
+    assert "index" not in voices["v1-40k-f0-tiny"] and "index" not in voices["v1-40k-f0-tiny"]["files"]
     assert alice["source"] == {"path": "v2-48k-f0-tiny.pth", "sha256": file_sha256(workspace.parent / "v2-48k-f0-tiny.pth")}
 
 
@@ -212,14 +225,15 @@ def test_the_spec_less_form_builds_voices_named_by_their_file_stems(workspace, t
 
 
 def test_verify_passes_on_an_untouched_bundle_and_revalidates_every_weight_file(bundle_copy):
-    """Exit 0 and a schema-valid report; --revalidate runs validation on each of the 6 weight files."""
+    """Exit 0 and a schema-valid report; --revalidate runs validation on each of the 6 weight files and the index."""
     proc = run_cli("verify", bundle_copy, "--json")
     report = json.loads(proc.stdout)
     check_report(report)
     assert proc.returncode == 0 and report["ok"] and not (report["missing"] or report["modified"] or report["extra"])
-    assert len(report["files"]) == 13  # 6 weights + 6 configs + 1 index
+    assert len(report["files"]) == 13  # 6 weights + 6 configs + 1 converted index
     revalidated = verify_bundle(bundle_copy, revalidate=True)["revalidated"]
-    assert len(revalidated) == 6 and all(row["ok"] for row in revalidated)
+    assert len(revalidated) == 7 and all(row["ok"] for row in revalidated)  # and the index
+    assert any(row["path"].startswith("alice-index.") for row in revalidated)
 
 
 def _flip_a_byte(folder: Path, manifest: dict) -> tuple[str, str]:

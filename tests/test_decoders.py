@@ -1,6 +1,6 @@
-"""The synthesizer's decoder sub-registry: HiFi-GAN is converted; Applio's MRF HiFi-GAN and
-RefineGAN are recognised (by their weights or the file's `vocoder` field) and refused by name.
-Parity compares reference arrays in each stage's declared layout, whatever the shapes."""
+"""The synthesizer's decoder sub-registry: HiFi-GAN, and Applio's MRF HiFi-GAN and RefineGAN, each
+recognised by its weights first (the `vocoder` field is only compared); a file mixing two decoders'
+keys is refused. Parity compares reference arrays in each stage's declared layout, whatever the shapes."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from rvc_convert.families.synthesizer.decoders import registered_decoders
 from rvc_convert.parity import ReferenceLayout, to_reference_layout
 
 
-def test_the_decoder_registry_holds_hifigan_and_refuses_applios_others():
-    """One supported decoder and two recognised-but-refused ones, each with its weight signature."""
+def test_the_decoder_registry_holds_hifigan_and_applios_two_others():
+    """Three supported decoders, each with its weight signature and its rule pack."""
     decoders = {d.name: d for d in registered_decoders()}
-    assert {name: d.supported for name, d in decoders.items()} == {"HiFi-GAN": True, "MRF HiFi-GAN": False, "RefineGAN": False}
+    assert {name: d.supported for name, d in decoders.items()} == {"HiFi-GAN": True, "MRF HiFi-GAN": True, "RefineGAN": True}
     assert all(d.signature for d in decoders.values())
+    assert {name: d.rule_pack for name, d in decoders.items()} == {"HiFi-GAN": "synthesizer", "MRF HiFi-GAN": "synthesizer_mrf_hifigan", "RefineGAN": "synthesizer_refinegan"}
 
 
 def _export(tmp_path, **fields):
@@ -34,21 +35,31 @@ def _export(tmp_path, **fields):
     "extra_key, name",
     [("dec.mrfs.0.0.layers.0.conv1.weight_v", "MRF HiFi-GAN"), ("dec.upsamples.0.weight_v", "MRF HiFi-GAN"), ("dec.downsample_blocks.0.weight_v", "RefineGAN")],
 )
-def test_other_decoders_are_refused_by_their_weights(tmp_path, extra_key, name):
-    """A decoder signature in the weights names the vocoder, whatever the `vocoder` field says: exit 2, finding unsupported_vocoder."""
+def test_a_decoder_mixing_two_layouts_is_refused(tmp_path, extra_key, name):
+    """Another decoder's key among HiFi-GAN's: refused as a mixed decoder naming both (exit 2)."""
     checkpoint = _export(tmp_path)
     checkpoint["weight"][extra_key] = torch.zeros(4, 4, 3, dtype=torch.float16)
     torch.save(checkpoint, tmp_path / "voice.pth")
-    with pytest.raises(UnsupportedModelError, match=f"'{name}' vocoder") as caught:
+    with pytest.raises(UnsupportedModelError, match=f"mixes the tensor layouts of HiFi-GAN and {name}") as caught:
         convert_model(tmp_path / "voice.pth", dry_run=True)
-    assert caught.value.finding == "unsupported_vocoder" and caught.value.exit_code == 2
+    assert caught.value.finding == "mixed_decoder" and caught.value.exit_code == 2
 
 
 @pytest.mark.parametrize("vocoder", ["MRF HiFi-GAN", "RefineGAN", "BigVGAN"])
-def test_other_decoders_are_refused_by_the_vocoder_field(tmp_path, vocoder):
-    """Applio's `vocoder` field naming another decoder (or an unknown one) is refused by name."""
+def test_a_vocoder_field_contradicting_the_weights_is_reported_and_the_weights_win(tmp_path, vocoder):
+    """A HiFi-GAN voice whose `vocoder` field names another (or an unknown) decoder converts as HiFi-GAN; the field is reported."""
     torch.save(_export(tmp_path, vocoder=vocoder), tmp_path / "voice.pth")
-    with pytest.raises(UnsupportedModelError, match=f"'{vocoder}' vocoder") as caught:
+    result = convert_model(tmp_path / "voice.pth", dry_run=True)
+    assert result.info.config.vocoder == "HiFi-GAN" and result.info.rule_pack == "synthesizer"
+    assert any(line.startswith(f"field vocoder is '{vocoder}'") and line.endswith("the weights win") for line in result.info.contradictions)
+
+
+def test_an_unknown_vocoder_without_decoder_weights_is_refused(tmp_path):
+    """No decoder signature in the weights and a field naming no known decoder: refused by name."""
+    checkpoint = _export(tmp_path, vocoder="BigVGAN")
+    checkpoint["weight"] = {k: v for k, v in checkpoint["weight"].items() if not k.startswith("dec.")}
+    torch.save(checkpoint, tmp_path / "voice.pth")
+    with pytest.raises(UnsupportedModelError, match="'BigVGAN'") as caught:
         convert_model(tmp_path / "voice.pth", dry_run=True)
     assert caught.value.finding == "unsupported_vocoder"
 

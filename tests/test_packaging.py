@@ -26,7 +26,7 @@ def test_wheel_ships_rule_packs_schemas_and_runtime(tmp_path):
         assert f"rvc_convert/mappings/{pack.name}" in names
     for schema in (REPO / "schemas").glob("*.json"):
         assert f"rvc_convert/schemas/{schema.name}" in names
-    for module in ("synthesizer", "hubert", "rmvpe", "weights", "blas"):
+    for module in ("synthesizer", "hubert", "rmvpe", "weights", "blas", "index", "decoders/__init__", "decoders/dsp", "decoders/mrf_hifigan", "decoders/refinegan"):
         assert f"rvc_runtime/{module}.py" in names
     for module in (REPO / "rvc_convert").rglob("*.py"):  # every sub-package: families, commands, bundle
         assert module.relative_to(REPO).as_posix() in names

@@ -28,7 +28,7 @@ def test_a_rule_naming_an_undeclared_layer_kind_is_refused(tmp_path):
 
 def test_weight_norm_on_a_kind_without_a_declared_axis_is_refused(tmp_path):
     with pytest.raises(RulePackError, match="declares no weight_norm_axis"):
-        load_rule_pack(_pack_with(tmp_path, "kind: conv1d, weight_norm: true", "kind: linear, weight_norm: true"))
+        load_rule_pack(_pack_with(tmp_path, "kind: conv1d, weight_norm: true", "kind: embedding, weight_norm: true"))
 
 
 def test_every_weight_normed_kind_declares_an_axis_within_its_rank():

@@ -11,7 +11,7 @@ Spec (`bundle.yaml`, schema `schemas/bundle.schema.json`; paths relative to the 
         name: alice                  # default: the file stem
         display_name: Alice
         author: …                    # also license, description, language, url, tags, extra
-        index: models/alice.index    # optional FAISS index, copied through unchanged
+        index: models/alice.index    # optional FAISS index: converted, validated, matched to the voice
       - models/choir/*.pth           # a glob: one voice per file, named by its stem
 
 One module per job: spec.py (reading the spec), reuse.py (source hashes, the reuse decision),

@@ -22,15 +22,17 @@ from typing import Any
 
 from .. import __version__
 from ..errors import EXIT_UNSUPPORTED, InputIOError
+from ..families import family_named
 from ..writer import ensure_writable_dir
 from .manifest import MANIFEST_NAME, build_manifest, check_manifest, manifest_file_names, previous_manifest
 from .records import AssetOutcome, AssetPlan, AssetRecord, AssetSpec, BundleSpec, Failure, Job, JobOutcome, Placement
 from .reuse import file_matches, reusable_entry, source_sha256
 from .roles import bundle_families, listed_role, role_named, role_of_family
-from .transaction import STAGING_DIR, commit_bundle, folder_lock, recover_interrupted_run
+from .transaction import STAGING_DIR, commit_bundle, folder_lock, older_format_file_names, recover_interrupted_run
 from .workers import EventSink, run_jobs
 
 RECORDED_FILES = ("weights", "config")
+INDEX_SUFFIX = "-index"  # an asset's converted `index:` file: <name>-index.<sha256[:12]>.<ext>
 
 
 def plan_asset(asset: AssetSpec, spec: BundleSpec, previous: dict[str, Any] | None, out_dir: Path, force: bool) -> AssetPlan:
@@ -56,26 +58,30 @@ def plan_asset(asset: AssetSpec, spec: BundleSpec, previous: dict[str, Any] | No
         else:
             plan.index_digest = digest
     if not force:
-        plan.reuse = reusable_entry(asset, plan.digest, previous, spec.target, spec.dtype, out_dir)
+        plan.reuse = reusable_entry(asset, plan.digest, plan.index_digest, previous, spec.target, spec.dtype, out_dir)
     if plan.reuse is None:
-        plan.job_id = hashlib.sha256(f"{plan.digest}|{spec.target}|{spec.dtype}".encode()).hexdigest()[:16]
+        plan.job_id = _job_id(plan.digest, spec)
+        plan.index_job_id = _job_id(plan.index_digest, spec) if plan.index_digest else None
     return plan
 
 
+def _job_id(digest: str, spec: BundleSpec) -> str:
+    return hashlib.sha256(f"{digest}|{spec.target}|{spec.dtype}".encode()).hexdigest()[:16]
+
+
 def _jobs_for(plans: list[AssetPlan], spec: BundleSpec, staging: Path) -> list[Job]:
+    """One job per distinct (source, target, dtype): an asset's source, and its `index:` file."""
     jobs: dict[str, Job] = {}
     for plan in plans:
-        if plan.job_id and plan.job_id not in jobs:
-            jobs[plan.job_id] = Job(plan.job_id, str(plan.asset.source), plan.asset.label, spec.target, spec.dtype, str(staging / plan.job_id))
+        asset = plan.asset
+        for job_id, source, label in ((plan.job_id, asset.source, asset.label), (plan.index_job_id, asset.index, asset.index_label)):
+            if job_id and job_id not in jobs:
+                jobs[job_id] = Job(job_id, str(source), label, spec.target, spec.dtype, str(staging / job_id))
     return list(jobs.values())
 
 
-def _content_name(asset: AssetSpec, sha256: str, suffix: str) -> str:
-    return f"{asset.name}.{sha256[:12]}{suffix}"
-
-
-def settle_asset(plan: AssetPlan, outcome: JobOutcome | None, out_dir: Path, placements: list[Placement]) -> AssetOutcome:
-    """Turn a plan and its job's outcome into the asset's manifest entry (or its failure); queue the files to publish."""
+def settle_asset(plan: AssetPlan, outcome: JobOutcome | None, out_dir: Path, placements: list[Placement], index_outcome: JobOutcome | None = None) -> AssetOutcome:
+    """Turn a plan and its jobs' outcomes into the asset's manifest entry (or its failure); queue the files to publish."""
     asset = plan.asset
     if plan.error:
         return AssetOutcome(plan, "failed", error=plan.error)
@@ -98,25 +104,50 @@ def settle_asset(plan: AssetPlan, outcome: JobOutcome | None, out_dir: Path, pla
             settled.status = "failed"
             settled.error = Failure("io", f"{asset.label} changed while the bundle was being built; run again", InputIOError.exit_code)
             return settled
+        companion = _companion(plan, record, index_outcome, settled) if plan.index_job_id else None
+        if settled.status == "failed":
+            return settled
         files = {}
-        for role, staged in (("weights", outcome.weights), ("config", outcome.config)):
-            files[role] = {"path": _content_name(asset, staged.sha256, staged.suffix), "sha256": staged.sha256, "size": staged.size}
+        staged_files = [("weights", outcome.weights, asset.name), ("config", outcome.config, asset.name)]
+        if companion is not None:
+            staged_files.append(("index", index_outcome.weights, f"{asset.name}{INDEX_SUFFIX}"))
+        for role, staged, stem in staged_files:
+            files[role] = {"path": f"{stem}.{staged.sha256[:12]}{staged.suffix}", "sha256": staged.sha256, "size": staged.size}
             if not file_matches(out_dir / files[role]["path"], files[role]):
                 placements.append(Placement(Path(staged.staged), files[role]["path"]))
     else:
         record = AssetRecord.from_manifest(plan.reuse)
-        files = {role: plan.reuse["files"][role] for role in RECORDED_FILES}
+        companion = plan.reuse.get("index")
+        files = {role: plan.reuse["files"][role] for role in (*RECORDED_FILES, "index") if role in plan.reuse["files"]}
         settled = AssetOutcome(plan, "reused", variant=record.variant["name"], validation=record.validation)
-    if plan.index_digest:
-        files["index"] = {"path": _content_name(asset, plan.index_digest, ".index"), "sha256": plan.index_digest, "size": asset.index.stat().st_size}
-        if not file_matches(out_dir / files["index"]["path"], files["index"]):
-            placements.append(Placement(asset.index, files["index"]["path"], ours=False))
-            settled.status = "built"
     entry = {"name": asset.name, "role": asset.role, "source": {"path": asset.label, "sha256": plan.digest}, **record.to_manifest(), "files": files}
+    if companion is not None:
+        entry["index"] = companion
     if asset.role == listed_role().name:
         entry["display"] = {"display_name": asset.name} | asset.display
     settled.entry = entry
     return settled
+
+
+def _companion(plan: AssetPlan, record: AssetRecord, index_outcome: JobOutcome | None, settled: AssetOutcome) -> dict[str, Any] | None:
+    """The manifest record of the asset's converted `index:` file, after its family accepted it;
+    on failure `settled` is marked failed with the reason (the index's own error, or the mismatch)."""
+    asset = plan.asset
+    assert index_outcome is not None
+    if not index_outcome.ok:
+        error = index_outcome.error
+        settled.status, settled.error = "failed", Failure(error.kind, f"index of {asset.name}: {error.message}", error.exit_code)
+        return None
+    if asset.index.is_file() and index_outcome.read_sha256 != plan.index_digest:
+        settled.status, settled.error = "failed", Failure("io", f"{asset.index_label} changed while the bundle was being built; run again", InputIOError.exit_code)
+        return None
+    companion = {"source": {"path": asset.index_label, "sha256": plan.index_digest}, **index_outcome.record.to_manifest()}
+    problem = family_named(record.family).companion_problem("index", record.to_manifest(), companion)
+    if problem:
+        message = f"{asset.label} ({asset.where}) and its index {asset.index_label}: {problem}"
+        settled.status, settled.error = "failed", Failure("index_mismatch", message, EXIT_UNSUPPORTED)
+        return None
+    return companion
 
 
 def compatibility_warnings(spec: BundleSpec, entries: list[dict[str, Any]]) -> list[str]:
@@ -150,22 +181,26 @@ def build_bundle(spec: BundleSpec, out_dir: str | Path, jobs: int | None = None,
         sink({"event": "planned", "assets": [{"name": p.asset.name, "role": p.asset.role, "status": "queued" if p.job_id else "checking"} for p in plans]})
         placements: list[Placement] = []
         settled: dict[int, AssetOutcome] = {}
+        results: dict[str, JobOutcome] = {}
 
-        def settle(index: int, outcome: JobOutcome | None) -> None:
-            done = settled[index] = settle_asset(plans[index], outcome, out_dir, placements)
+        def settle(index: int) -> None:
+            plan = plans[index]
+            outcome, index_outcome = results.get(plan.job_id or ""), results.get(plan.index_job_id or "")
+            done = settled[index] = settle_asset(plan, outcome, out_dir, placements, index_outcome)
             detail = done.error.to_dict()["message"] if done.error else f"{done.variant}, {done.seconds:.1f} s" if done.seconds is not None else ""
-            sink({"event": "finished", "name": plans[index].asset.name, "status": done.status, "detail": detail})
+            sink({"event": "finished", "name": plan.asset.name, "status": done.status, "detail": detail})
 
         for index, plan in enumerate(plans):
             if not plan.job_id:
-                settle(index, None)
+                settle(index)
         job_list = _jobs_for(plans, spec, out_dir / STAGING_DIR)
-        names = {job.id: [p.asset.name for p in plans if p.job_id == job.id] for job in job_list}
+        names = {job.id: [p.asset.name for p in plans if job.id in p.job_ids] for job in job_list}
 
         def on_result(job_id: str, outcome: JobOutcome) -> None:
-            for index, plan in enumerate(plans):
-                if plan.job_id == job_id:
-                    settle(index, outcome)
+            results[job_id] = outcome
+            for index, plan in enumerate(plans):  # an asset settles once all of its jobs are back
+                if index not in settled and job_id in plan.job_ids and all(j in results for j in plan.job_ids):
+                    settle(index)
 
         run_jobs(job_list, jobs or os.cpu_count() or 1, sink, names, on_result)
         outcomes = [settled[index] for index in range(len(plans))]
@@ -173,7 +208,7 @@ def build_bundle(spec: BundleSpec, out_dir: str | Path, jobs: int | None = None,
         warnings += compatibility_warnings(spec, entries)
         manifest = build_manifest(spec.target, spec.dtype, entries)
         check_manifest(manifest)  # a manifest that fails its own schema is a bug: never write it
-        previous_names = manifest_file_names(previous) if previous else set()
+        previous_names = manifest_file_names(previous) if previous else older_format_file_names(out_dir)
         written, cleaned = commit_bundle(out_dir, manifest, placements, previous_names)
         shutil.rmtree(out_dir / STAGING_DIR, ignore_errors=True)
     code = _exit_code(outcomes)

@@ -21,7 +21,7 @@ from .roles import listed_role, shared_roles
 MANIFEST_NAME = "manifest.json"
 MANIFEST_SCHEMA = "manifest.schema.json"
 MANIFEST_FORMAT = "rvc-convert/bundle-manifest"
-MANIFEST_FORMAT_VERSION = 1
+MANIFEST_FORMAT_VERSION = 2  # 2: a voice's index is converted and recorded with its contract
 FIGURE_DIGITS = 4  # validation figures in the manifest: stable across machines, still informative
 
 
@@ -75,7 +75,7 @@ def build_manifest(target: str, dtype: str | None, entries: list[dict[str, Any]]
         "target": target,
         "container": TARGETS[target].lstrip("."),
         "dtype": dtype,
-        "rules": dict(sorted({e["rule_pack"]: e["rules_sha256"] for e in entries}.items())),
+        "rules": dict(sorted({r["rule_pack"]: r["rules_sha256"] for e in entries for r in (e, e.get("index")) if r}.items())),
     }
     for role in shared_roles():
         manifest[role.spec_key] = next((e for e in entries if e["role"] == role.name), None)
@@ -113,3 +113,4 @@ def previous_manifest(out_dir: Path, warnings: list[str]) -> dict[str, Any] | No
     except RvcConvertError as exc:
         warnings.append(f"the existing manifest is ignored and every asset rebuilt: {exc}")
         return None
+

@@ -119,7 +119,12 @@ class AssetPlan:
     index_digest: str | None = None
     reuse: dict[str, Any] | None = None  # the previous manifest's entry
     job_id: str | None = None
+    index_job_id: str | None = None  # the conversion of the asset's `index:` file, when it has one
     error: Failure | None = None
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [j for j in (self.job_id, self.index_job_id) if j]
 
 
 @dataclass

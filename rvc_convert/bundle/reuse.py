@@ -39,18 +39,26 @@ def rules_sha256(rule_pack: str) -> str:
     return load_family_rule_pack(rule_pack).sha256
 
 
-def reusable_entry(asset: AssetSpec, digest: str, previous: dict[str, Any] | None, target: str, dtype: str | None, out_dir: Path) -> dict[str, Any] | None:
-    """The previous manifest's entry for this asset when nothing that shapes its files changed and they are intact."""
+def reusable_entry(
+    asset: AssetSpec, digest: str, index_digest: str | None, previous: dict[str, Any] | None, target: str, dtype: str | None, out_dir: Path
+) -> dict[str, Any] | None:
+    """The previous manifest's entry for this asset when nothing that shapes its files changed and they
+    are intact: the source, the `index:` file (present in both, the same sha256, or absent in both)
+    and the rule packs both were converted with."""
     if previous is None or previous["converter"]["version"] != __version__ or previous["target"] != target or previous["dtype"] != dtype:
         return None
     entry = next((e for e in manifest_assets(previous) if e["role"] == asset.role and e["name"] == asset.name), None)
     if entry is None or entry["source"]["sha256"] != digest:
         return None
+    companion = entry.get("index")
+    if (companion is None) != (index_digest is None) or (companion and companion["source"]["sha256"] != index_digest):
+        return None
     try:
-        if rules_sha256(entry["rule_pack"]) != entry["rules_sha256"]:
+        if any(rules_sha256(record["rule_pack"]) != record["rules_sha256"] for record in (entry, companion) if record):
             return None
     except RvcConvertError:
         return None
-    if not all(file_matches(out_dir / entry["files"][key]["path"], entry["files"][key]) for key in ("weights", "config")):
+    keys = ("weights", "config", "index") if companion else ("weights", "config")
+    if not all(file_matches(out_dir / entry["files"][key]["path"], entry["files"][key]) for key in keys):
         return None
     return entry

@@ -39,7 +39,9 @@ from .records import Placement
 STAGING_DIR = ".rvc-staging"
 JOURNAL_NAME = ".rvc-bundle.journal.json"
 CRASH_HOOK_ENV = "RVC_CONVERT_TEST_CRASH_AFTER"
-FILE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.[0-9a-f]{12}\.(safetensors|npz|json|index)$")
+# <asset name>[-index].<sha256[:12]>.<ext>: an asset name is at most 64 characters; `.index` is
+# what manifest format 1 shipped (a voice's index copied unconverted), still collected on rebuild
+FILE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,69}\.[0-9a-f]{12}\.(safetensors|npz|json|index)$")
 
 
 @contextlib.contextmanager
@@ -187,3 +189,16 @@ def commit_bundle(out_dir: Path, manifest: dict[str, Any], placements: list[Plac
     journal.unlink()
     _fsync_dir(out_dir)
     return written, removed
+
+
+def older_format_file_names(out_dir: Path) -> set[str]:
+    """The file names an older-format manifest.json in out_dir lists (read without its schema, each
+    name checked against the bundle's file-name pattern): what a rebuild may delete once the new
+    manifest replaces it. Empty when there is none or it is not readable."""
+    try:
+        old = json.loads((Path(out_dir) / MANIFEST_NAME).read_text(encoding="utf-8"))
+        assets = [old.get(key) for key in old if isinstance(old.get(key), dict)] + [a for v in old.values() if isinstance(v, list) for a in v]
+        names = [record.get("path") for asset in assets if isinstance(asset, dict) for record in (asset.get("files") or {}).values() if isinstance(record, dict)]
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return set()
+    return safe_names(names)

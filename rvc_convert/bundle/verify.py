@@ -14,6 +14,9 @@ from .manifest import MANIFEST_NAME, manifest_assets, manifest_files, read_manif
 from .transaction import JOURNAL_NAME, STAGING_DIR, is_temp_file, safe_names
 
 
+CONVERTED_FILES = ("weights", "index")  # the files --revalidate validates again (configs are JSON)
+
+
 def _own_file(relative: str) -> bool:
     """rvc-convert's own bookkeeping files, and Finder's, which verify does not count as extra."""
     return (
@@ -48,17 +51,20 @@ def _revalidate(out_dir: Path, manifest: dict[str, Any], intact: set[str]) -> li
 
     rows = []
     for asset in manifest_assets(manifest):
-        path = asset["files"]["weights"]["path"]
-        if path not in intact:
-            continue  # already reported as missing or modified
-        row: dict[str, Any] = {"asset": asset["name"], "path": path, "ok": False, "failed": [], "error": None}
-        try:
-            report = validate_model(out_dir / path)
-            row["ok"] = report.ok
-            row["failed"] = report.failures() if not report.ok else []
-        except RvcConvertError as exc:
-            row["error"] = {"kind": exc.kind, "message": str(exc), "exit_code": exc.exit_code}
-        rows.append(row)
+        for role in CONVERTED_FILES:
+            if role not in asset["files"]:
+                continue
+            path = asset["files"][role]["path"]
+            if path not in intact:
+                continue  # already reported as missing or modified
+            row: dict[str, Any] = {"asset": asset["name"], "path": path, "ok": False, "failed": [], "error": None}
+            try:
+                report = validate_model(out_dir / path)
+                row["ok"] = report.ok
+                row["failed"] = report.failures() if not report.ok else []
+            except RvcConvertError as exc:
+                row["error"] = {"kind": exc.kind, "message": str(exc), "exit_code": exc.exit_code}
+            rows.append(row)
     return rows
 
 

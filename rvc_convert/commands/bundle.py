@@ -36,7 +36,7 @@ bundle.yaml (schemas/bundle.schema.json; paths relative to the file):
       name: alice              # default: the file stem
       display_name: Alice      # also author, license, description,
       license: CC-BY-4.0       #   language, url, tags, extra
-      index: models/alice.index  # optional, copied through unchanged
+      index: models/alice.index  # optional: converted, validated, matched to the voice
     - models/choir/*.pth       # a glob: one voice per file
 
 Files are named <name>.<sha256 prefix>.<ext>; the app finds them through manifest.json. A rerun

@@ -149,6 +149,12 @@ class Family:
         """The input/output contract an app must honour to run this model (the manifest's `contract`)."""
         raise NotImplementedError
 
+    def companion_problem(self, key: str, own: dict[str, Any], companion: dict[str, Any]) -> str | None:
+        """Why a file listed beside an asset of this family under `key` (a voice's `index:`), once
+        converted, cannot serve it: one line naming both, or None when it can. `own` and
+        `companion` are their manifest records (family, variant, contract)."""
+        return f"{self.name} assets take no {key!r} file"
+
     def bundle_warnings(self, own: list[dict[str, Any]], entries: list[dict[str, Any]], roles: set[str]) -> list[str]:
         """Mismatches an app would hit at run time between this family's manifest entries (`own`) and
         the rest of the bundle (`entries`: every entry; `roles`: every role the spec lists)."""

@@ -18,12 +18,24 @@ from .config import CONFIG_FIELDS, SynthesizerConfig
 from .decoders import DEFAULT_DECODER, decoder_named
 from .tensors import expected_tensors
 
+# Bundle roles whose model gives the f0 pitch-guided voices need (RVC's f0 methods).
+PITCH_ROLES = ("rmvpe", "crepe", "fcpe")
+
+
+INDEX_FAMILY = "retrieval"  # the family a voice's `index:` converts through
+PHONE_WIDTHS = {256: "v1", 768: "v2"}
+
+
+def _rvc_version(width: int) -> str:
+    return f" (RVC {PHONE_WIDTHS[width]})" if width in PHONE_WIDTHS else ""
+
 
 @register_family
 class SynthesizerFamily(Family):
     name = detect.FAMILY
     title = "RVC synthesizer exports and G_*.pth checkpoints"
-    rule_packs = {"synthesizer": None}
+    # the synthesizer's own pack, and one per decoder that extends it (mappings/synthesizer_<decoder>.yaml)
+    rule_packs = {"synthesizer": None, "synthesizer_mrf_hifigan": None, "synthesizer_refinegan": None}
     kind_labels = {
         "webui-export": "RVC WebUI export",
         "applio-export": "Applio export",
@@ -50,7 +62,8 @@ class SynthesizerFamily(Family):
         return expected_tensors(info.config)
 
     def variant(self, config: SynthesizerConfig) -> str:
-        return config.variant
+        decoder = decoder_named(config.vocoder)
+        return config.variant + (decoder.variant_suffix if decoder is not None else "")
 
     def facts(self, config: SynthesizerConfig) -> dict[str, str]:
         return {
@@ -81,7 +94,7 @@ class SynthesizerFamily(Family):
 
     def describe_variant(self, info: ModelInfo) -> dict[str, Any]:
         cfg = info.config
-        return {"name": cfg.variant, "version": cfg.version, "sample_rate": cfg.sr, "f0": bool(cfg.f0), "vocoder": cfg.vocoder, "speakers": cfg.spk_embed_dim}
+        return {"name": self.variant(cfg), "version": cfg.version, "sample_rate": cfg.sr, "f0": bool(cfg.f0), "vocoder": cfg.vocoder, "speakers": cfg.spk_embed_dim}
 
     def asset_contract(self, info: ModelInfo) -> dict[str, Any]:
         cfg = info.config
@@ -95,14 +108,31 @@ class SynthesizerFamily(Family):
             "speakers": cfg.spk_embed_dim,
         }
 
+    def companion_problem(self, key: str, own: dict[str, Any], companion: dict[str, Any]) -> str | None:
+        """A voice's `index:` must be a retrieval index (L2, as RVC's blend weighs squared distances)
+        over features as wide as the voice's phones: 256 for v1 voices, 768 for v2."""
+        if key != "index":
+            return super().companion_problem(key, own, companion)
+        if companion["family"] != INDEX_FAMILY:
+            return f"the index is a {companion['family']} model, not a retrieval index (.index)"
+        width, dimension = own["contract"]["phone_width"], companion["contract"]["dimension"]
+        if dimension != width:
+            return (
+                f"the index holds {dimension}-dimensional features{_rvc_version(dimension)} but the voice "
+                f"({own['variant']['name']}) takes {width}-dimensional phone features{_rvc_version(width)}: pair the voice with the index trained with it"
+            )
+        if companion["contract"]["metric"] != "l2":
+            return f"the index ranks by {companion['contract']['metric']}; RVC's blend weighs squared L2 distances"
+        return None
+
     def bundle_warnings(self, own: list[dict[str, Any]], entries: list[dict[str, Any]], roles: set[str]) -> list[str]:
         """Voices need HuBERT features of their width, and pitch-guided voices a pitch estimator."""
         warnings = []
         features = next((e for e in entries if e["role"] == "hubert"), None)
         if own and "hubert" not in roles:
             warnings.append("the bundle has no hubert: every voice needs HuBERT/ContentVec features")
-        if any(v["contract"]["f0"] for v in own) and "rmvpe" not in roles:
-            warnings.append("pitch-guided (f0) voices and no rmvpe in the bundle: the app needs another pitch estimator")
+        if any(v["contract"]["f0"] for v in own) and not roles & set(PITCH_ROLES):
+            warnings.append(f"pitch-guided (f0) voices and no pitch estimator ({', '.join(PITCH_ROLES)}) in the bundle: the app needs one")
         if features:
             outputs = features["contract"]["outputs"]
             for voice in own:

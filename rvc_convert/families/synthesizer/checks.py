@@ -20,7 +20,7 @@ from .decoders import decoder_named
 
 SMOKE_FRAMES = 16  # 0.16 s of audio: enough to load, run every stage and compare two runs; the generator costs ~0.1 TFLOP per second of audio
 SILENCE_RMS = 1e-5
-NOISE_ARRAYS = ("noise.0", "noise.1")  # supplied random draws, inputs rather than stages
+NOISE_PREFIX = "noise."  # supplied random draws noise.0, noise.1, ... (upstream's call order): inputs, not stages
 
 CF, SAME = ReferenceLayout.CHANNELS_FIRST, ReferenceLayout.SAME
 # The text encoder's and flow's reference arrays in execution order (the flow runs in reverse: 6, 4, 2, 0).
@@ -134,13 +134,16 @@ def parity_check(model: Any, cfg: SynthesizerConfig, reference: Path, report: Va
         return
     inputs = {n: refs[n] for n in needed}
     noise: Any = "zero"
-    if "noise.0" in refs.files:
-        # Supplied draws (PyTorch layout): noise.0 is the prior [B, C, T], noise.1 the NSF source [B, T*hop, 1].
-        noise = {"prior": np.swapaxes(refs["noise.0"], 1, 2)}
-        if "noise.1" in refs.files:
-            noise["source"] = refs["noise.1"]
+    supplied = [refs[f"{NOISE_PREFIX}{i}"] for i in range(len(names)) if f"{NOISE_PREFIX}{i}" in names]
+    if supplied:
+        # Supplied draws in upstream's call order and layout: the prior [B, C, T], then the decoder's.
+        try:
+            noise = model.noise_from_upstream(supplied)
+        except ValueError as exc:
+            report.checks.append(Check("parity", "fail", f"{reference.name}: its supplied draws do not fit this model ({exc})"))
+            return
     _, trace = model.infer(**inputs, noise=noise, return_intermediates=True)
-    stages = [n for n in sorted(refs.files, key=lambda n: stage_rank(n, cfg)) if n in trace and n not in inputs and n not in NOISE_ARRAYS]
+    stages = [n for n in sorted(refs.files, key=lambda n: stage_rank(n, cfg)) if n in trace and n not in inputs and not n.startswith(NOISE_PREFIX)]
     pairs, undeclared = [], []
     for name in stages:
         layout = reference_layout(name, cfg)
@@ -153,7 +156,7 @@ def parity_check(model: Any, cfg: SynthesizerConfig, reference: Path, report: Va
         rows.append({"stage": name, "status": "fail", "detail": "no declared reference layout for this stage"})
         failures.append(name)
     report.parity = rows
-    unused = [n for n in refs.files if n not in inputs and n not in ("meta", *NOISE_ARRAYS) and n not in trace]
+    unused = [n for n in refs.files if n not in inputs and n != "meta" and not n.startswith(NOISE_PREFIX) and n not in trace]
     if not any(r["stage"] == "audio" for r in rows):
         # A reference that matched nothing (renamed arrays, another model's refs) must not pass.
         failures.append("audio (not in the reference)")

@@ -17,7 +17,7 @@ from ...safe_pickle import TensorRef
 from ..base import ModelInfo, Recognised
 from ..weights import weight_shape as shape_of
 from .config import PHONE_DIMS, SynthesizerConfig
-from .decoders import resolve_decoder
+from .decoders import resolve_decoder, vocoder_field_contradictions
 
 FAMILY = "synthesizer"
 APPLIO_FIELDS = ("vocoder", "model_hash", "embedder_model")  # top-level fields only Applio writes
@@ -36,11 +36,16 @@ def recognise(loaded: LoadedFile) -> Recognised | None:
     if isinstance(root, dict) and "weight" in root and isinstance(root.get("weight"), dict):
         kind = "applio-export" if any(k in root for k in APPLIO_FIELDS) else "webui-export"
         return Recognised(kind, dict(iter_tensors(root["weight"])), root)
-    if isinstance(root, dict) and "model" in root and isinstance(root["model"], dict) and "cfg" not in root:
+    if isinstance(root, dict) and "model" in root and isinstance(root["model"], dict) and "cfg" not in root and _names_synthesizer_tensors(root["model"]):
         return Recognised("training-checkpoint", dict(iter_tensors(root["model"])), root)
     if _is_tensor_dict(root) and (_is_discriminator(root) or any(k.startswith(SYNTHESIZER_PREFIXES) for k in root)):
         return Recognised("state-dict", dict(root), {})
     return None
+
+
+def _names_synthesizer_tensors(model: dict) -> bool:
+    """A G_*.pth / D_*.pth `model` dict: synthesizer or discriminator keys (other tools, e.g. torchfcpe, also save {model: …})."""
+    return _is_discriminator(model) or any(str(k).startswith(SYNTHESIZER_PREFIXES) for k in model)
 
 
 def _is_discriminator(state: dict) -> bool:
@@ -81,11 +86,11 @@ def read(loaded: LoadedFile, found: Recognised) -> ModelInfo:
     evidence.append(f"emb_g.weight has {cfg.spk_embed_dim} rows -> {cfg.spk_embed_dim} speaker(s)")
     if stored is not None:
         contradictions += _compare_config(stored, cfg)
-    contradictions += _compare_fields(fields, cfg)
+    contradictions += _compare_fields(fields, cfg) + vocoder_field_contradictions(decoder, fields)
     if stored is None:
         notes.append("the file has no config list: every value was derived from the weights and RVC's defaults")
     facts = {k: fields[k] for k in REPORTED_FIELDS if k in fields and not isinstance(fields[k], (dict, list))}
-    return ModelInfo(FAMILY, found.kind, FAMILY, tensors, cfg, evidence, contradictions, notes, facts)
+    return ModelInfo(FAMILY, found.kind, decoder.rule_pack, tensors, cfg, evidence, contradictions, notes, facts)
 
 
 def _indices(tensors: dict[str, TensorRef], pattern: str) -> list[int]:

@@ -43,6 +43,9 @@ class Decoder:
 
     name: ClassVar[str]  # the `vocoder` value Applio writes, and the converted file's `vocoder` metadata
     signature: ClassVar[tuple[str, ...]] = ()  # key prefixes only this decoder's weights have
+    field_spellings: ClassVar[tuple[str, ...]] = ()  # other ways exports spell `name` in their `vocoder` field
+    rule_pack: ClassVar[str] = "synthesizer"  # the family's rule pack for voices with this decoder
+    variant_suffix: ClassVar[str] = ""  # appended to the variant name: v2-40k-f0-mrf
     supported: ClassVar[bool] = True
     refusal: ClassVar[str] = ""  # supported = False: why it cannot be converted, and what to do instead
 
@@ -82,6 +85,17 @@ class Decoder:
         return next(((rank,) for rank, (pattern, _) in enumerate(self.reference_stages()) if re.fullmatch(pattern, name)), None)
 
 
+def interleaved_rank(stages: list[tuple[str, ReferenceLayout]], per_stage: list[set[int]], name: str) -> tuple[int, ...] | None:
+    """Execution order of a reference array when some rows of `stages` repeat once per upsampling
+    stage: the rows of one block (a set of row numbers) interleave stage by stage (up.0, noise.0,
+    up.1, noise.1, ...); the stage number is the pattern's first group."""
+    for rank, (pattern, _layout) in enumerate(stages):
+        if match := re.fullmatch(pattern, name):
+            block = next((b for b in per_stage if rank in b), None)
+            return (min(block), int(match.group(1)), rank) if block else (rank,)
+    return None
+
+
 _DECODERS: dict[str, Decoder] = {}
 _DISCOVERED = False
 D = TypeVar("D", bound=type)
@@ -107,21 +121,48 @@ def decoder_named(name: str) -> Decoder | None:
     return next((d for d in registered_decoders() if d.name == name), None)
 
 
+def decoder_for_field(value: Any) -> Decoder | None:
+    """The decoder an export's `vocoder` field names (its name or another spelling of it), or None."""
+    return next((d for d in registered_decoders() if isinstance(value, str) and value in (d.name, *d.field_spellings)), None)
+
+
 def resolve_decoder(tensors: dict[str, TensorRef], fields: dict[str, Any]) -> Decoder:
-    """The decoder of a synthesizer: the file's `vocoder` field (default HiFi-GAN), overridden by
-    another decoder's signature in the weights. Recognised-but-unsupported decoders are refused."""
-    name = fields.get("vocoder", DEFAULT_DECODER)
-    for decoder in registered_decoders():
-        if decoder.name != DEFAULT_DECODER and decoder.matches(tensors):
-            name = decoder.name
-    decoder = decoder_named(name) if isinstance(name, str) else None
-    if decoder is None or not decoder.supported:
-        why = decoder.refusal if decoder is not None else "decoder keys and math differ from HiFi-GAN"
-        supported = " and ".join(d.name for d in registered_decoders() if d.supported)
+    """The decoder of a synthesizer, from the weights first: the one decoder whose signature the
+    weights hold; without any, the file's `vocoder` field (default HiFi-GAN). Weights holding two
+    decoders' keys, and recognised-but-unsupported decoders, are refused."""
+    found = [d for d in registered_decoders() if d.matches(tensors)]
+    if len(found) > 1:
+        keys = "; ".join(f"{d.name}: {next(k for k in tensors if k.startswith(d.signature))}" for d in found)
         raise UnsupportedModelError(
-            f"this synthesizer uses Applio's '{name}' vocoder ({why}); rvc-convert supports the {supported} decoder only: "
-            f"retrain or export with the HiFi-GAN vocoder",
+            f"the decoder mixes the tensor layouts of {' and '.join(d.name for d in found)} ({keys}): a damaged or "
+            f"hand-merged file; re-export the voice from its trainer",
+            finding="mixed_decoder",
+        )
+    name = found[0].name if found else fields.get("vocoder", DEFAULT_DECODER)
+    decoder = found[0] if found else decoder_for_field(name)
+    if decoder is None or not decoder.supported:
+        why = decoder.refusal if decoder is not None else "no decoder of that name is known and the weights hold no known decoder's keys"
+        supported = ", ".join(d.name for d in registered_decoders() if d.supported)
+        raise UnsupportedModelError(
+            f"this synthesizer uses the vocoder {str(name)[:40]!r} ({why}); rvc-convert converts the {supported} decoders: "
+            f"retrain or export with one of them",
             finding="unsupported_vocoder",
         )
     return decoder
+
+
+def vocoder_field_contradictions(decoder: Decoder, fields: dict[str, Any]) -> list[str]:
+    """Where the export's `vocoder` field disagrees with the decoder its weights hold (weights win)."""
+    if "vocoder" not in fields:
+        if decoder.name == DEFAULT_DECODER or "weight" not in fields:
+            return []  # only exports carry the field (WebUI exports never do); checkpoints and state dicts don't
+        return [f"the file has no vocoder field (Applio's loader then builds a {DEFAULT_DECODER} decoder), but the weights are {decoder.name}; the weights win"]
+    value = fields["vocoder"]
+    stated = decoder_for_field(value)
+    if stated is None:
+        known = ", ".join(d.name for d in registered_decoders())
+        return [f"field vocoder is {str(value)[:40]!r}, not a vocoder rvc-convert knows ({known}); the weights are {decoder.name}, the weights win"]
+    if stated is not decoder:
+        return [f"field vocoder is {value!r}, the weights are {decoder.name}; the weights win"]
+    return []
 
