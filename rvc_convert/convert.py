@@ -17,7 +17,7 @@ from . import __version__
 from .detect import CONVERTED_LAYOUT, detect
 from .errors import MappingError, UnsupportedModelError, UsageError
 from .families import ModelInfo, container_readers, family_named, load_family_rule_pack
-from .reader import BackgroundDigest, LoadedFile, StreamedArray, read_model_file
+from .reader import BackgroundDigest, LoadedFile, StreamedArray, read_model_file, release_pages
 from .rules import ConversionPlan, PlanEntry, plan_conversion
 from .transform import FP16_MAX, OUTPUT_DTYPES, produce_target
 from .writer import TensorSpec, ensure_writable_dir, write_json, write_npz, write_safetensors
@@ -159,7 +159,10 @@ def convert_model(
 
     def produce(spec: TensorSpec) -> np.ndarray | StreamedArray:
         nonlocal done
-        array, peak = produce_target(entries[spec.name], arrays, spec.dtype)
+        entry = entries[spec.name]
+        array, peak = produce_target(entry, arrays, spec.dtype)
+        for source_key in entry.sources.values():  # each source is read once: its pages can go
+            release_pages(arrays[source_key])
         if isinstance(array, StreamedArray):  # written block by block; a block beyond fp16 stops the write
             done += 1
             if progress:

@@ -18,7 +18,10 @@ from .parity import relative_error
 from .reader import StreamedArray
 from .reports import LAYERWISE_MAX_RELATIVE_ERROR, Check, ValidationReport
 from .rules import PlanEntry, load_layer_kinds
+from .reader import release_pages
 from .transform import fuse_weight_norm
+
+CACHE_LIMIT = 64 << 20  # bytes of freed MLX buffers kept for reuse before they are handed back
 
 
 def source_weight(entry: PlanEntry, tensors: dict) -> np.ndarray:
@@ -91,6 +94,9 @@ def table_error(source: Any, converted: Any) -> float:
 def layerwise_check(
     info: ModelInfo, plan_entries: list[PlanEntry], converted_weights: dict[str, Any], report: ValidationReport, tolerance: float = LAYERWISE_MAX_RELATIVE_ERROR
 ) -> None:
+    """Compare every checked layer; consumes `converted_weights` (mx.load of the converted file,
+    lazy: each weight is read when its layer is compared and dropped after), so memory holds one
+    layer at a time, not the model."""
     import mlx.core as mx
 
     kinds, _ = load_layer_kinds()
@@ -102,13 +108,15 @@ def layerwise_check(
             continue
         if check == "table":
             checked += 1
-            error = table_error(info.tensors[entry.sources["w"]].array, converted_weights[entry.target])
+            error = table_error(info.tensors[entry.sources["w"]].array, converted_weights.pop(entry.target))
             worst = max(worst, error)
             if not error <= tolerance:
                 failures.append(f"{entry.target} ({entry.kind}): relative error {error:.2e}")
             continue
         source = source_weight(entry, info.tensors)
-        target = converted_weights[entry.target].astype(mx.float32)
+        for source_key in entry.sources.values():  # read once: let its mapped pages go
+            release_pages(info.tensors[source_key].array)
+        target = converted_weights.pop(entry.target).astype(mx.float32)
         if check == "conv1d":
             k = source.shape[2]
             x = rng.standard_normal((16 + k, source.shape[1]))
@@ -142,6 +150,9 @@ def layerwise_check(
         else:  # linear bias: a vector, compared directly
             expected, got = source, np.array(target)
         checked += 1
+        del target
+        if mx.get_cache_memory() > CACHE_LIMIT:  # the converted weights are visited once: keep no spares
+            mx.clear_cache()
         error = relative_error(got, expected) if expected.shape == got.shape else math.inf
         worst = max(worst, error)
         if not error <= tolerance:

@@ -168,6 +168,24 @@ class BackgroundDigest:
         return self._digest
 
 
+def release_pages(array: Any) -> None:
+    """Drop a memory-mapped tensor's pages from this process's resident memory (they stay in the
+    page cache: touching the tensor again reads them back). A model's tensors are mapped, not
+    copied, so a pass over a large file would otherwise keep every page it touched in RSS until the
+    file is closed. Does nothing for arrays that are not views of a file mapping."""
+    owner = array
+    while owner is not None and not isinstance(owner, mmap.mmap):
+        owner = owner.obj if isinstance(owner, memoryview) else getattr(owner, "base", None)
+    if owner is None or not isinstance(array, np.ndarray) or not hasattr(mmap, "MADV_DONTNEED") or owner.closed:
+        return
+    start = array.__array_interface__["data"][0] - np.frombuffer(owner, dtype=np.uint8).__array_interface__["data"][0]
+    end = start + array.nbytes
+    start -= start % mmap.PAGESIZE
+    end = min(len(owner), -(-end // mmap.PAGESIZE) * mmap.PAGESIZE)
+    if 0 <= start < end:
+        owner.madvise(mmap.MADV_DONTNEED, start, end - start)
+
+
 def widen_bfloat16(raw: np.ndarray) -> np.ndarray:
     """bfloat16 bits (uint16) -> float32, exactly: bf16 is the top half of an fp32."""
     return (raw.astype(np.uint32) << 16).view(np.float32)

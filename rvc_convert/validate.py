@@ -22,6 +22,7 @@ import numpy as np
 
 from .convert import ConversionResult, build_plan, convert_model, read_source
 from .detect import detect
+from .reader import release_pages
 from .errors import RvcConvertError
 from .families import ModelInfo, family_named
 from .reports import Check, Finding, ValidationReport, layerwise_tolerance
@@ -76,6 +77,7 @@ def structural_checks(converted: Path, report: ValidationReport) -> tuple[ModelI
         if array.dtype.kind != "f":
             continue
         finite, peak, same = _value_facts(array)
+        release_pages(array)
         if not finite:
             bad.append(key)
             continue
