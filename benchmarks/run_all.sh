@@ -3,6 +3,8 @@
 # (plus ~7 minutes the first time, while bench_index.py builds its 632 MB index).
 set -e
 cd "$(dirname "$0")/.."
+python benchmarks/bench_cli.py
+echo
 python benchmarks/bench_convert.py
 echo
 python benchmarks/bench_runtime.py --profile --single-thread-rows
