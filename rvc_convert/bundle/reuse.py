@@ -1,5 +1,7 @@
 """Source hashes and the reuse decision: an asset whose source, rules and output settings are
-unchanged, and whose files are intact, is taken from the previous manifest without being read."""
+unchanged, and whose files are intact, is taken from the previous manifest without being read.
+Digests come from file_hashes.sha256_of: remembered while a file's identity (inode, size, times) is
+unchanged, so a no-change rerun reads no file; `bundle --paranoid` re-reads every one."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 from .. import __version__
 from ..errors import RvcConvertError
 from ..families import load_family_rule_pack
-from ..reader import file_sha256
+from ..file_hashes import sha256_of
 from .manifest import manifest_assets
 from .records import AssetSpec
 
@@ -20,15 +22,15 @@ def source_sha256(path: Path) -> str:
     """sha256 of a file; of a folder (a Hugging Face model), of its `sha256  relpath` listing, so any file changing counts."""
     if path.is_dir():
         files = sorted((p for p in path.rglob("*") if p.is_file()), key=lambda p: p.relative_to(path).as_posix())
-        listing = "".join(f"{file_sha256(p)}  {p.relative_to(path).as_posix()}\n" for p in files)
+        listing = "".join(f"{sha256_of(p)}  {p.relative_to(path).as_posix()}\n" for p in files)
         return hashlib.sha256(listing.encode("utf-8")).hexdigest()
-    return file_sha256(path)
+    return sha256_of(path)
 
 
 def file_matches(path: Path, record: dict[str, Any]) -> bool:
     """Does the file exist with the recorded size and sha256?"""
     try:
-        return path.is_file() and path.stat().st_size == record["size"] and file_sha256(path) == record["sha256"]
+        return path.is_file() and path.stat().st_size == record["size"] and sha256_of(path) == record["sha256"]
     except OSError:
         return False
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import typer
-
 from ..families import family_named
+from .output import echo
 
 
 def megabytes(count: int) -> str:
@@ -19,7 +18,6 @@ def model_line(plan: dict[str, Any]) -> str:
 
 
 def print_plan_summary(plan: dict[str, Any], verbose_tensors: bool) -> None:
-    echo = typer.echo
     digest = f", sha256 {plan['source_sha256'][:12]}…" if plan["source_sha256"] else ""
     echo(f"{plan['source']}  ({plan['container']}{digest})")
     echo(f"  model      {model_line(plan)}")
@@ -56,18 +54,18 @@ def print_plan_summary(plan: dict[str, Any], verbose_tensors: bool) -> None:
 def print_checks(report: Any) -> None:
     for check in report.checks:
         mark = {"pass": "ok  ", "fail": "FAIL", "skip": "skip"}[check.status]
-        typer.echo(f"  {mark}       {check.name}: {check.detail}")
+        echo(f"  {mark}       {check.name}: {check.detail}")
     for finding in report.findings:
-        typer.echo(f"  {finding.severity:<10} {finding.id}: {finding.message}")
+        echo(f"  {finding.severity:<10} {finding.id}: {finding.message}")
 
 
 def print_parity(rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     width = max(len(r["stage"]) for r in rows)
-    typer.echo(f"\n  {'stage':<{width}}  {'max abs':>10}  {'rel RMS':>10}  {'SNR dB':>8}  status")
+    echo(f"\n  {'stage':<{width}}  {'max abs':>10}  {'rel RMS':>10}  {'SNR dB':>8}  status")
     for row in rows:
         if "snr_db" not in row:
-            typer.echo(f"  {row['stage']:<{width}}  {row.get('detail', '')}  {row['status']}")
+            echo(f"  {row['stage']:<{width}}  {row.get('detail', '')}  {row['status']}")
             continue
-        typer.echo(f"  {row['stage']:<{width}}  {row['max_abs']:>10.2e}  {row['rel_rms']:>10.2e}  {row['snr_db']:>8.1f}  {row['status']}")
+        echo(f"  {row['stage']:<{width}}  {row['max_abs']:>10.2e}  {row['rel_rms']:>10.2e}  {row['snr_db']:>8.1f}  {row['status']}")
