@@ -47,7 +47,7 @@ if engine.startswith("mlx"):
     from rvc_runtime.rmvpe import RMVPE
 else:
     import torch
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(_os.environ.get("BENCH_TORCH_THREADS", "2")))
     from torch_reference import TorchHubert, TorchRMVPE
 audio = np.load(audio_path)
 
@@ -99,8 +99,8 @@ def ensure_checkpoints(folder: Path) -> tuple[Path, Path]:
     return hubert, rmvpe
 
 
-def forward(engine: str, model: Path, audio: Path, repeat: int, out: Path) -> dict:
-    return run_child(FORWARD_CHILD, [engine, str(model), str(audio), str(repeat), str(out)])
+def forward(engine: str, model: Path, audio: Path, repeat: int, out: Path, torch_threads: int = 2) -> dict:
+    return run_child(FORWARD_CHILD, [engine, str(model), str(audio), str(repeat), str(out)], env={"BENCH_TORCH_THREADS": str(torch_threads)})
 
 
 def cents(f0: np.ndarray) -> np.ndarray:
@@ -150,22 +150,27 @@ def main() -> int:
     results = {
         "mlx-hubert": forward("mlx-hubert", hubert_mlx, audio_path, args.repeat, work / "mlx-hubert.npy"),
         "torch-hubert": forward("torch-hubert", hubert_src, audio_path, args.repeat, work / "torch-hubert.npy"),
+        "torch1-hubert": forward("torch-hubert", hubert_src, audio_path, args.repeat, work / "torch1-hubert.npy", torch_threads=1),
         "mlx-rmvpe": forward("mlx-rmvpe", rmvpe_mlx, audio_path, args.repeat, work / "mlx-rmvpe.npy"),
         "torch-rmvpe": forward("torch-rmvpe", rmvpe_src, audio_path, args.repeat, work / "torch-rmvpe.npy"),
+        "torch1-rmvpe": forward("torch-rmvpe", rmvpe_src, audio_path, args.repeat, work / "torch1-rmvpe.npy", torch_threads=1),
     }
     labels = {
         "mlx-hubert": "HuBERT v2 features: MLX runtime",
-        "torch-hubert": "HuBERT v2 features: PyTorch reference",
+        "torch-hubert": "HuBERT v2 features: PyTorch reference, 2 threads",
+        "torch1-hubert": "HuBERT v2 features: PyTorch reference, 1 thread",
         "mlx-rmvpe": "RMVPE f0: MLX runtime",
-        "torch-rmvpe": "RMVPE f0: PyTorch reference",
+        "torch-rmvpe": "RMVPE f0: PyTorch reference, 2 threads",
+        "torch1-rmvpe": "RMVPE f0: PyTorch reference, 1 thread",
     }
     rows = []
     for engine, r in results.items():
+        model = engine.split("-")[1]
         steady = median(r["steady_s"])
-        base = median(results["torch-" + engine.split("-")[1]]["steady_s"])
-        rows.append([labels[engine], fmt_s(r["load_s"]), fmt_s(r["first_s"]), fmt_s(steady), f"{min(r['steady_s']):.3f}", f"{steady / args.seconds:.2f}", f"{steady / base:.2f}x", fmt_mb(r["peak_rss"])])
+        base2, base1 = median(results["torch-" + model]["steady_s"]), median(results["torch1-" + model]["steady_s"])
+        rows.append([labels[engine], fmt_s(r["load_s"]), fmt_s(r["first_s"]), fmt_s(steady), f"{min(r['steady_s']):.3f}", f"{steady / args.seconds:.2f}", f"{steady / base2:.2f}x", f"{steady / base1:.2f}x", fmt_mb(r["peak_rss"])])
     print_table(
-        ["forward", "load s", "first call s", f"steady s (median of {args.repeat})", "steady s (best)", "real-time factor", "vs PyTorch", "peak RSS MB"],
+        ["forward", "load s", "first call s", f"steady s (median of {args.repeat})", "steady s (best)", "real-time factor", "vs PyTorch 2 threads", "vs PyTorch 1 thread", "peak RSS MB"],
         rows,
         title=f"forward on {args.seconds:g} s of audio",
     )

@@ -64,10 +64,10 @@ def parallel_capacity() -> float:
     return 2 * one / two
 
 
-def timed_bundle(spec: Path, out: Path, jobs: int, env: dict[str, str] | None = None) -> dict:
+def timed_bundle(spec: Path, out: Path, jobs: int, env: dict[str, str] | None = None, extra: tuple[str, ...] = ()) -> dict:
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "rvc_convert", "bundle", str(spec), "-o", str(out), "--jobs", str(jobs), "--json"],
+        [sys.executable, "-m", "rvc_convert", "bundle", str(spec), "-o", str(out), "--jobs", str(jobs), "--json", *extra],
         capture_output=True, text=True, env=env, cwd=REPO,
     )
     seconds = time.perf_counter() - started
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--voices", type=int, default=20)
     parser.add_argument("--keep", type=Path, default=None, help="generate into (and keep) this folder instead of a temp one")
     parser.add_argument("--blas-threads-row", action="store_true", help="also run --jobs 1 with OPENBLAS_NUM_THREADS=2")
+    parser.add_argument("--no-sequential", action="store_true", help="skip the sequential fresh build (and the byte-identity comparison)")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="rvc-bench-bundle-") as scratch:
@@ -98,22 +99,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fixtures: {args.voices} full-size voices + full-size HuBERT base + RMVPE, {size:.0f} MB, generated in {generated:.0f} s")
         print(f"machine: {os.cpu_count()} CPU cores, python {sys.version.split()[0]}; 2 processes do {parallel_capacity():.2f}x the work of 1 (pure-Python spin)\n")
 
-        rows = [
-            ("parallel, fresh", 2, folder / "out-parallel", None),
-            ("sequential, fresh", 1, folder / "out-sequential", None),
-            ("no-change rerun", 2, folder / "out-parallel", None),
-        ]
+        # The rerun rows alternate: remembered digests (file_hashes.py) against --paranoid, which
+        # re-reads every source and output as every rerun did before (the baseline, same run).
+        rerun = ("no-change rerun", 2, folder / "out-parallel", None, ())
+        paranoid = ("no-change rerun --paranoid", 2, folder / "out-parallel", None, ("--paranoid",))
+        rows = [("parallel, fresh", 2, folder / "out-parallel", None, ())]
+        if not args.no_sequential:
+            rows.append(("sequential, fresh", 1, folder / "out-sequential", None, ()))
+        rows += [rerun, paranoid, rerun, paranoid, rerun, paranoid]
         if args.blas_threads_row:
-            rows.append(("sequential, 2 BLAS threads", 1, folder / "out-blas2", os.environ | {"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}))
-        results = [(label, jobs, timed_bundle(spec, out, jobs, env)) for label, jobs, out, env in rows]
+            rows.append(("sequential, 2 BLAS threads", 1, folder / "out-blas2", os.environ | {"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}, ()))
+        results = [(label, jobs, timed_bundle(spec, out, jobs, env, extra)) for label, jobs, out, env, extra in rows]
 
         print(f"{'run':<28} {'--jobs':>6} {'wall s':>8} {'built':>6} {'reused':>7} {'failed':>7} {'exit':>5}")
         for label, jobs, r in results:
             print(f"{label:<28} {jobs:>6} {r['seconds']:>8.1f} {r['built']:>6} {r['reused']:>7} {r['failed']:>7} {r['exit']:>5}")
-        parallel, sequential = results[0][2]["seconds"], results[1][2]["seconds"]
-        print(f"\nspeed-up parallel vs sequential: {sequential / parallel:.2f}x")
-        same = folder_bytes(folder / "out-parallel") == folder_bytes(folder / "out-sequential")
-        print(f"parallel and sequential bundles byte-identical: {'yes' if same else 'NO'}")
+        reruns = sorted(r["seconds"] for label, _, r in results if label == rerun[0])
+        paranoids = sorted(r["seconds"] for label, _, r in results if label == paranoid[0])
+        print(f"\nno-change rerun: median {reruns[len(reruns) // 2]:.2f} s with remembered digests, {paranoids[len(paranoids) // 2]:.2f} s with --paranoid (every file re-read)")
+        if not args.no_sequential:
+            parallel, sequential = results[0][2]["seconds"], results[1][2]["seconds"]
+            print(f"speed-up parallel vs sequential: {sequential / parallel:.2f}x")
+            same = folder_bytes(folder / "out-parallel") == folder_bytes(folder / "out-sequential")
+            print(f"parallel and sequential bundles byte-identical: {'yes' if same else 'NO'}")
     return 0
 
 

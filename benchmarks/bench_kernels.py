@@ -2,16 +2,20 @@
 
 Found with bench_runtime.py --profile and per-stage timing of bench_aux.py's models:
 
+Each runtime layer runs on both kernel paths (rvc_runtime/kernels.py): "stock" (MLX's own ops,
+what macOS/Metal apps run) and "linux-cpu" (the formulations the runtime selects on Linux CPU):
+
 1. Generator ResBlocks (synthesizer): three ResBlock1 (kernels 3/7/11, dilations 1/3/5) per
-   stage, at the v2-40k stage shapes for --frames frames. The runtime's layers (nn.Conv1d for
-   dilation 1, DilatedConv1d's unfold + one matmul otherwise) vs "tap-sum": one matmul per tap,
-   accumulated with mx.addmm, no unfolded [L, K*C] buffer; vs torch F.conv1d.
+   stage, at the v2-40k stage shapes for --frames frames: nn.Conv1d vs tap-sum (one matmul per
+   tap, accumulated with mx.addmm, no unfolded [L, K*C] buffer); vs torch F.conv1d.
+   Generator upsampling ConvTranspose1d (v2-40k ups): nn.ConvTranspose1d vs matmul + overlap-add.
 2. RMVPE decoder ConvTranspose2d (3x3, stride 2, padding 1, output_padding 1) at the five
    decoder shapes for 10 s of audio: nn.ConvTranspose2d vs one matmul + a 4-phase overlap-add;
    vs torch F.conv_transpose2d.
-3. exact (erf) GELU on the HuBERT conv-0 output (10 s: 32000 x 512): MLX vs torch.
+3. exact (erf) GELU on the HuBERT conv-0 output (10 s: 32000 x 512): MLX vs the runtime's numpy
+   GELU vs torch.
 
-Random weights (only shapes matter); each alternative is checked against the runtime's result.
+Random weights (only shapes matter); the linux-cpu result is checked against the stock one.
 
     python benchmarks/bench_kernels.py [--frames 1000] [--repeat 2]
 """
@@ -33,11 +37,13 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import print_header, print_table  # noqa: E402
 
+from rvc_runtime import kernels  # noqa: E402
+from rvc_runtime.hubert import gelu  # noqa: E402
 from rvc_runtime.rmvpe import conv_transpose2d_s2  # noqa: E402  (the formulation the runtime adopted)
-from rvc_runtime.synthesizer import ResBlock1  # noqa: E402
+from rvc_runtime.synthesizer import ConvTranspose1d, ResBlock1  # noqa: E402
 
 KERNELS, DILATIONS = (3, 7, 11), (1, 3, 5)
-V2_40K_RATES, V2_40K_CHANNELS = (10, 10, 2, 2), 512
+V2_40K_RATES, V2_40K_CHANNELS, V2_40K_UP_KERNELS = (10, 10, 2, 2), 512, (16, 16, 4, 4)
 
 
 def best_of(repeat: int, fn) -> tuple[float, object]:
@@ -54,24 +60,14 @@ def best_of(repeat: int, fn) -> tuple[float, object]:
 # ---- 1. ResBlock1 convolutions
 
 
-def tap_sum_conv1d(conv: nn.Conv1d, x: mx.array) -> mx.array:
-    """Stride-1 Conv1d as K matmuls of the shifted input, accumulated in place by addmm."""
-    out_channels, taps, _ = conv.weight.shape
-    d, pad = conv.dilation, conv.padding
-    x = mx.pad(x, [(0, 0), (pad, pad), (0, 0)])
-    length = x.shape[1] - d * (taps - 1)
-    y = mx.broadcast_to(conv.bias, (x.shape[0], length, out_channels))
-    for j in range(taps):
-        y = mx.addmm(y, x[:, j * d : j * d + length], conv.weight[:, j].T)
-    return y
+def on_path(path: str, fn):
+    """fn evaluated with the runtime's layers on kernel path `path`."""
 
+    def run():
+        with kernels.forced(path):
+            return fn()
 
-def resblock_tap_sum(block: ResBlock1, x: mx.array) -> mx.array:
-    for j in range(block.n):
-        t = tap_sum_conv1d(getattr(block, f"c1_{j}"), nn.leaky_relu(x, 0.1))
-        t = tap_sum_conv1d(getattr(block, f"c2_{j}"), nn.leaky_relu(t, 0.1))
-        x = x + t
-    return x
+    return run
 
 
 def resblock_torch(weights: list[list[tuple[torch.Tensor, torch.Tensor]]], x: torch.Tensor) -> torch.Tensor:
@@ -98,8 +94,8 @@ def bench_resblocks(frames: int, repeat: int) -> None:
         mx.eval([b.parameters() for b in blocks])
         x = mx.random.normal((1, length, channels))
         mx.eval(x)
-        t_runtime, y_runtime = best_of(repeat, lambda: sum(b(x) for b in blocks) / len(blocks))
-        t_tap, y_tap = best_of(repeat, lambda: sum(resblock_tap_sum(b, x) for b in blocks) / len(blocks))
+        t_runtime, y_runtime = best_of(repeat, on_path(kernels.STOCK, lambda: sum(b(x) for b in blocks) / len(blocks)))
+        t_tap, y_tap = best_of(repeat, on_path(kernels.LINUX_CPU, lambda: sum(b(x) for b in blocks) / len(blocks)))
         torch_weights = [
             [
                 (torch.from_numpy(np.array(getattr(b, f"c{c}_{j}").weight)).permute(0, 2, 1).contiguous(), torch.from_numpy(np.array(getattr(b, f"c{c}_{j}").bias)))
@@ -120,9 +116,28 @@ def bench_resblocks(frames: int, repeat: int) -> None:
     totals = [sum(float(r[i]) for r in rows) for i in (1, 2, 3)]
     rows.append(["total", f"{totals[0]:.2f}", f"{totals[1]:.2f}", f"{totals[2]:.2f}", f"{totals[0] / totals[2]:.2f}x", f"{totals[1] / totals[2]:.2f}x", ""])
     print_table(
-        ["3 x ResBlock1 (v2-40k)", "MLX runtime s", "MLX tap-sum s", "PyTorch s", "runtime / torch", "tap-sum / torch", "max |diff| tap-sum / torch vs runtime"],
+        ["3 x ResBlock1 (v2-40k)", "MLX stock s", "MLX linux-cpu (tap-sum) s", "PyTorch s", "stock / torch", "tap-sum / torch", "max |diff| tap-sum / torch vs stock"],
         rows,
         title=f"1. generator ResBlocks, {frames} frames (best of {repeat})",
+    )
+
+
+def bench_conv_transpose1d(frames: int, repeat: int) -> None:
+    rows = []
+    length, channels = frames, V2_40K_CHANNELS
+    for stage, (rate, kernel) in enumerate(zip(V2_40K_RATES, V2_40K_UP_KERNELS)):
+        layer = ConvTranspose1d(channels, channels // 2, kernel, stride=rate, padding=(kernel - rate) // 2)
+        x = mx.random.normal((1, length, channels))
+        mx.eval(x, layer.parameters())
+        t_stock, y_stock = best_of(repeat, on_path(kernels.STOCK, lambda: layer(x)))
+        t_cpu, y_cpu = best_of(repeat, on_path(kernels.LINUX_CPU, lambda: layer(x)))
+        scale = float(mx.max(mx.abs(y_stock)))
+        rows.append([f"ups.{stage}: {channels}->{channels // 2}, k {kernel}, x{rate}, {length} in", f"{1e3 * t_stock:.1f}", f"{1e3 * t_cpu:.1f}", f"{t_stock / t_cpu:.1f}x", f"{float(mx.max(mx.abs(y_cpu - y_stock))) / scale:.1e}"])
+        length, channels = length * rate, channels // 2
+    print_table(
+        ["ConvTranspose1d (v2-40k generator)", "MLX stock ms", "MLX linux-cpu (matmul + overlap-add) ms", "speed-up", "max |diff| / max |y|"],
+        rows,
+        title=f"1b. generator upsampling, {frames} frames (best of {repeat})",
     )
 
 
@@ -164,7 +179,8 @@ def bench_gelu(repeat: int) -> None:
     mx.eval(x)
     xt = torch.from_numpy(np.array(x))
     rows = []
-    for name, fn in (("nn.gelu (erf)", lambda: nn.gelu(x)), ("mx.erf", lambda: mx.erf(x)), ("mx.exp", lambda: mx.exp(x)), ("x * 2", lambda: x * 2)):
+    paths = (("runtime gelu, stock (nn.gelu, erf)", on_path(kernels.STOCK, lambda: gelu(x))), ("runtime gelu, linux-cpu (numpy)", on_path(kernels.LINUX_CPU, lambda: gelu(x))))
+    for name, fn in (*paths, ("mx.erf", lambda: mx.erf(x)), ("mx.exp", lambda: mx.exp(x)), ("x * 2", lambda: x * 2)):
         t, _ = best_of(repeat, fn)
         rows.append([f"MLX {name}", f"{1e3 * t:.1f}", f"{1e9 * t / x.size:.1f}"])
     with torch.inference_mode():
@@ -181,8 +197,9 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(2)
     mx.random.seed(0)
-    print_header(f"bench_kernels: MLX ({rvc_runtime.blas_status()['source'] or 'reference BLAS'}) vs PyTorch ({torch.get_num_threads()} threads) on the runtime's slow spots")
+    print_header(f"bench_kernels: MLX (BLAS: {rvc_runtime.blas.describe()}) vs PyTorch ({torch.get_num_threads()} threads) on the runtime's slow spots")
     bench_resblocks(args.frames, args.repeat)
+    bench_conv_transpose1d(args.frames, args.repeat)
     bench_conv_transpose2d(args.repeat)
     bench_gelu(args.repeat)
     return 0

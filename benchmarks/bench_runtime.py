@@ -150,7 +150,7 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="also time each stage (MLX and torch) and print a cProfile of one MLX call")
     parser.add_argument(
         "--single-thread-rows", action="store_true",
-        help="also run PyTorch with 1 thread and MLX with OPENBLAS_NUM_THREADS=1 (on a busy 2-core machine two threads can lose to one)",
+        help="also run PyTorch with 1 thread and MLX with 2 BLAS threads (the runtime's default is 1; on a busy 2-core machine two threads can lose to one)",
     )
     args = parser.parse_args()
 
@@ -174,7 +174,7 @@ def main() -> int:
     torch_ = run_torch(source, long_inputs, args.repeat, work / "torch.npy", args.profile)
     single = []
     if args.single_thread_rows:
-        single.append(("MLX runtime, OPENBLAS_NUM_THREADS=1", run_mlx(weights, long_inputs, args.repeat, work / "mlx-1t.npy", "fast", False, {"OPENBLAS_NUM_THREADS": "1"})))
+        single.append(("MLX runtime, RVC_RUNTIME_BLAS_THREADS=2", run_mlx(weights, long_inputs, args.repeat, work / "mlx-2t.npy", "fast", False, {"RVC_RUNTIME_BLAS_THREADS": "2"})))
         single.append(("PyTorch reference (1 thread)", run_torch(source, long_inputs, args.repeat, work / "torch-1t.npy", False, threads=1)))
     mlx_fast_short = run_mlx(weights, short_inputs, args.blas_repeat, work / "mlx-fast-short.npy", "fast", False)
     mlx_ref_short = run_mlx(weights, short_inputs, args.blas_repeat, work / "mlx-ref-short.npy", "reference", False)
@@ -182,7 +182,7 @@ def main() -> int:
     torch_steady = median(torch_["steady_s"])
     rows = []
     for label, r, frames, base in (
-        (f"MLX runtime, {mlx['blas']['source'] or 'reference BLAS'}", mlx, args.frames, torch_steady),
+        (f"MLX runtime, {mlx['blas']['source'] or 'reference BLAS'}, {mlx['blas']['threads']} BLAS thread(s)", mlx, args.frames, torch_steady),
         ("PyTorch reference (2 threads)", torch_, args.frames, torch_steady),
         *((label, r, args.frames, torch_steady) for label, r in single),
         (f"MLX, fast BLAS ({mlx_fast_short['blas']['source']})", mlx_fast_short, args.blas_frames, None),

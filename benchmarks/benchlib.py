@@ -25,6 +25,10 @@ SHARED_GOLDEN = REPO.parent / "shared" / "golden"
 FIXTURES_GOLDEN = REPO / "fixtures" / "golden"
 MB = 1e6
 RESULT_TAG = "BENCH_RESULT "
+# Some shared machines pin OpenBLAS's kernel (OPENBLAS_CORETYPE, older builds mis-detected their
+# CPUs); a user's machine does not. Children run without the pin, so they measure the kernel
+# OpenBLAS picks for this CPU itself; every table's BLAS line names it.
+UNPINNED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 # Prepended to every child snippet: `report(**values)` prints the result line.
 CHILD_PRELUDE = f"""
@@ -56,7 +60,7 @@ def run_child(snippet: str, args: list[str] | None = None, env: dict[str, str] |
     """Run `snippet` in a fresh `python -c`; its `report(...)` values plus `process_s` (wall time
     of the whole child: interpreter start, imports, work, exit)."""
     code = CHILD_PRELUDE + textwrap.dedent(snippet)
-    child_env = dict(os.environ)
+    child_env = {k: v for k, v in os.environ.items() if k not in UNPINNED}
     child_env.update(env or {})
     child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), child_env.get("PYTHONPATH", "")]))
     start = time.perf_counter()
@@ -85,8 +89,30 @@ def fmt_mb(nbytes: float) -> str:
     return f"{nbytes / MB:.1f}"
 
 
-def print_table(headers: list[str], rows: list[list[str]], title: str | None = None) -> None:
-    """A plain Markdown table (pastes into a README unchanged)."""
+_BLAS_LINE: str | None = None
+
+BLAS_CHILD = """
+import rvc_runtime
+s = rvc_runtime.blas.status()
+report(line=rvc_runtime.blas.describe(s) + (f" ({s['config']}; threads from {s['threads_from']})" if s["fast"] else f" ({s['reason']})"))
+"""
+
+
+def blas_line() -> str:
+    """The BLAS and thread count an MLX child of this benchmark gets with this environment, e.g.
+    'scipy-openblas32, 1 thread (OpenBLAS 0.3.34 DYNAMIC_ARCH ... Haswell ...; threads from default)'."""
+    global _BLAS_LINE
+    if _BLAS_LINE is None:
+        try:
+            _BLAS_LINE = run_child(BLAS_CHILD)["line"]
+        except ChildError as error:
+            _BLAS_LINE = f"unknown (rvc_runtime did not import: {str(error).splitlines()[-1][:120]})"
+    return _BLAS_LINE
+
+
+def print_table(headers: list[str], rows: list[list[str]], title: str | None = None, blas: bool = True) -> None:
+    """A plain Markdown table (pastes into a README unchanged), followed by the BLAS line: which
+    BLAS library and how many threads MLX children got (rows that differ say so themselves)."""
     widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
     if title:
         print(f"\n{title}\n")
@@ -94,6 +120,8 @@ def print_table(headers: list[str], rows: list[list[str]], title: str | None = N
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in rows:
         print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |")
+    if blas:
+        print(f"\nBLAS for MLX: {blas_line()}")
 
 
 def load_average() -> str:
@@ -110,6 +138,9 @@ def print_header(title: str) -> None:
         f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
         f"load average {load_average()}, {time.strftime('%Y-%m-%d %H:%M:%S')}"
     )
+    pinned = [f"{name}={os.environ[name]}" for name in UNPINNED if os.environ.get(name)]
+    if pinned:
+        print(f"children run without {', '.join(pinned)} (OpenBLAS picks its kernel, as on a user's machine)")
 
 
 def golden_file(relpath: str) -> Path | None:

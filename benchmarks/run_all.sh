@@ -3,6 +3,8 @@
 # (plus ~7 minutes the first time, while bench_index.py builds its 632 MB index).
 set -e
 cd "$(dirname "$0")/.."
+python benchmarks/bench_cli.py
+echo
 python benchmarks/bench_convert.py
 echo
 python benchmarks/bench_runtime.py --profile --single-thread-rows
@@ -15,7 +17,9 @@ python benchmarks/bench_vocoders.py
 echo
 python benchmarks/bench_pitch.py
 echo
-python benchmarks/bench_kernels.py
+python benchmarks/bench_kernels.py --frames 200
+echo
+python benchmarks/bench_blas.py --threads
 echo
 python benchmarks/bench_inspect.py
 echo

@@ -10,13 +10,17 @@ from __future__ import annotations
 import os
 import sys
 
-import typer
+# One BLAS thread for numpy's OpenBLAS too, unless the user says otherwise: set before numpy is
+# imported (OpenBLAS reads it once). Measured (docs/blas.md): a second thread loses on 2 shared
+# cores, and starting it costs ~30 ms CPU / up to 0.1 s wall on every run.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from .commands import app, load_commands
-from .commands.app import CLICK_USAGE_EXIT, CommandExit, begin_run, emit_json, json_emitted
-from .commands.display import printable
+from .commands import command_names, fastpath, load_commands
+from .commands.output import CommandExit, begin_run, echo, emit_json, json_emitted
 from .errors import EXIT_CODES, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, RvcConvertError
 from .lifecycle import Terminated, install_termination_handlers
+
+CLICK_USAGE_EXIT = 2  # what click exits with on a usage error
 
 DEFAULT_COMMAND = "convert"
 
@@ -29,15 +33,19 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point. Returns (and exits with) one of the documented exit codes."""
     argv = list(sys.argv[1:] if argv is None else argv)
     begin_run()
+    # `rvc-convert MODEL ...` means `rvc-convert convert MODEL ...`.
+    if argv and argv[0] not in command_names() and argv[0] not in ("--help", "-h", "--version"):
+        argv.insert(0, DEFAULT_COMMAND)
     try:
-        load_commands()
-        command = typer.main.get_command(app)
-        known = set(getattr(command, "commands", {}))
-        # `rvc-convert MODEL ...` means `rvc-convert convert MODEL ...`.
-        if argv and argv[0] not in known and argv[0] not in ("--help", "-h", "--version"):
-            argv.insert(0, DEFAULT_COMMAND)
-        # Standalone mode: click prints usage errors itself and exits with 2, which we report as 4.
-        command.main(args=argv, prog_name="rvc-convert", standalone_mode=True)
+        fast = fastpath.parse(argv)
+        if fast is not None:  # a plain convert command line: no typer needed (fastpath.py)
+            fastpath.run_convert(**fast)
+        else:
+            import typer
+
+            command = typer.main.get_command(load_commands())
+            # Standalone mode: click prints usage errors itself and exits with 2, which we report as 4.
+            command.main(args=argv, prog_name="rvc-convert", standalone_mode=True)
         code = EXIT_OK
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
@@ -50,10 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         _report_error(argv, exc.kind, str(exc), code)
     except KeyboardInterrupt:
         code = 130
-        typer.echo("rvc-convert: interrupted", err=True)
+        echo("rvc-convert: interrupted", err=True)
     except Terminated as exc:  # SIGTERM/SIGHUP: every staging folder is gone by now (finally blocks ran)
         code = 128 + exc.signum
-        typer.echo(f"rvc-convert: terminated by signal {exc.signum}; its staging folder was removed, nothing half-published", err=True)
+        echo(f"rvc-convert: terminated by signal {exc.signum}; its staging folder was removed, nothing half-published", err=True)
     except Exception as exc:  # a bug in rvc-convert, not in the user's input: still one line, no partial output
         code = EXIT_INTERNAL
         if os.environ.get("RVC_CONVERT_DEBUG"):
@@ -63,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report_error(argv: list[str], kind: str, message: str, code: int) -> None:
-    typer.echo(f"rvc-convert: error: {printable(message)}", err=True)
+    echo(f"rvc-convert: error: {message}", err=True)
     if _wants_json(argv) and not json_emitted():  # one JSON document per run: a report already printed says it all
         emit_json({"schema": "rvc-convert/error/1", "ok": False, "error": {"kind": kind, "message": message, "exit_code": code, "meaning": EXIT_CODES.get(code, "")}})
 

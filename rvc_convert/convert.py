@@ -17,12 +17,12 @@ from . import __version__
 from .detect import CONVERTED_LAYOUT, detect
 from .errors import MappingError, UnsupportedModelError, UsageError
 from .families import ModelInfo, container_readers, family_named, load_family_rule_pack
-from .reader import LoadedFile, StreamedArray, read_model_file
-from .rules import FLOAT_DTYPES, ConversionPlan, PlanEntry, holds_parameters, plan_conversion
 from .lifecycle import fault_point
 from .publish import check_destinations, publish, staging_folder, write_failure
+from .reader import BackgroundDigest, LoadedFile, StreamedArray, read_model_file, release_pages
+from .rules import FLOAT_DTYPES, ConversionPlan, PlanEntry, holds_parameters, plan_conversion
 from .safe_pickle import quote
-from .transform import FP16_MAX, OUTPUT_DTYPES, materialise
+from .transform import FP16_MAX, OUTPUT_DTYPES, produce_target
 from .writer import TensorSpec, ensure_writable_dir, write_json, write_npz, write_safetensors
 
 TARGETS = {"ios": ".safetensors", "mlx": ".npz"}
@@ -140,7 +140,10 @@ def convert_model(
     if dtype is not None and dtype not in OUTPUT_DTYPES:
         raise UsageError(f"unknown dtype '{dtype}': use fp16 or fp32")
     source = Path(source)
+    early_digest = BackgroundDigest(source) if hash_source and not dry_run and source.is_file() else None
     loaded = read_source(source)
+    if early_digest is not None:
+        loaded.adopt_digest(early_digest)
     info = detect(loaded)
     plan = build_plan(info)
     output_dtype = np.dtype(OUTPUT_DTYPES[dtype]) if dtype else default_output_dtype(plan)
@@ -164,15 +167,18 @@ def convert_model(
 
     def produce(spec: TensorSpec) -> np.ndarray | StreamedArray:
         nonlocal done
-        array = materialise(entries[spec.name], arrays)
+        entry = entries[spec.name]
+        array, peak = produce_target(entry, arrays, spec.dtype)
+        for source_key in entry.sources.values():  # each source is read once: its pages can go
+            release_pages(arrays[source_key])
         if isinstance(array, StreamedArray):  # written block by block; a block beyond fp16 stops the write
             done += 1
             if progress:
                 progress(done, len(specs))
             checked = array.map(lambda block: _fits_fp16(spec.name, block)) if spec.dtype == np.float16 else array
             return checked.astype(spec.dtype)
-        if spec.dtype == np.float16 and array.dtype != np.float16 and array.size and float(np.max(np.abs(array))) > FP16_MAX:
-            overflow.append(f"{spec.name} (max |x| {float(np.max(np.abs(array))):.4g})")
+        if spec.dtype == np.float16 and peak > FP16_MAX:
+            overflow.append(f"{spec.name} (max |x| {peak:.4g})")
         done += 1
         if progress:
             progress(done, len(specs))
@@ -182,7 +188,7 @@ def convert_model(
                 f"{len(overflow)} tensor(s) exceed the float16 range ±{FP16_MAX:g}: {', '.join(overflow[:4])}; convert with --dtype fp32",
                 finding="fp16_overflow",
             )
-        return array.astype(spec.dtype, copy=False)
+        return array
 
     writer = write_safetensors if target == "ios" else write_npz
     # Both files are written into a staging folder and published together: a failed write leaves

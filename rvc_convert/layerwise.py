@@ -18,7 +18,10 @@ from .parity import relative_error
 from .reader import StreamedArray
 from .reports import LAYERWISE_MAX_RELATIVE_ERROR, Check, ValidationReport
 from .rules import PlanEntry, load_layer_kinds
+from .reader import release_pages
 from .transform import fuse_weight_norm
+
+CACHE_LIMIT = 64 << 20  # bytes of freed MLX buffers kept for reuse before they are handed back
 
 
 def source_weight(entry: PlanEntry, tensors: dict) -> np.ndarray:
@@ -30,18 +33,20 @@ def source_weight(entry: PlanEntry, tensors: dict) -> np.ndarray:
 
 
 def _torch_conv1d(x: np.ndarray, w: np.ndarray, pad: int) -> np.ndarray:
-    """PyTorch Conv1d semantics on [T, I] input with an (O, I, K) weight, float64."""
+    """PyTorch Conv1d semantics on [T, I] input with an (O, I, K) weight, float64: the input's windows
+    [T', I*K] times the flattened weight, one BLAS matmul."""
     xp = np.pad(x, ((pad, pad), (0, 0)))
     windows = np.lib.stride_tricks.sliding_window_view(xp, w.shape[2], axis=0)  # [T', I, K]
-    return np.einsum("tik,oik->to", windows, w)
+    return windows.reshape(windows.shape[0], -1) @ w.reshape(w.shape[0], -1).T
 
 
 def _torch_conv_transpose1d(x: np.ndarray, w: np.ndarray, stride: int, pad: int) -> np.ndarray:
     """PyTorch ConvTranspose1d semantics on [T, I] input with an (I, O, K) weight, float64."""
     t, k = x.shape[0], w.shape[2]
+    taps = np.ascontiguousarray(w.transpose(2, 0, 1))  # [K, I, O]: each tap a contiguous matrix for BLAS
     out = np.zeros(((t - 1) * stride + k, w.shape[1]))
     for tap in range(k):
-        out[tap : tap + (t - 1) * stride + 1 : stride] += x @ w[:, :, tap]
+        out[tap : tap + (t - 1) * stride + 1 : stride] += x @ taps[tap]
     return out[pad : out.shape[0] - pad]
 
 
@@ -49,17 +54,19 @@ def _torch_conv2d(x: np.ndarray, w: np.ndarray, pad: int) -> np.ndarray:
     """PyTorch Conv2d semantics on [H, W, I] input with an (O, I, KH, KW) weight, float64."""
     xp = np.pad(x, ((pad, pad), (pad, pad), (0, 0)))
     windows = np.lib.stride_tricks.sliding_window_view(xp, w.shape[2:], axis=(0, 1))  # [H', W', I, KH, KW]
-    return np.einsum("hwikl,oikl->hwo", windows, w)
+    h, wd = windows.shape[:2]
+    return (windows.reshape(h * wd, -1) @ w.reshape(w.shape[0], -1).T).reshape(h, wd, w.shape[0])
 
 
 def _torch_conv_transpose2d(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """PyTorch ConvTranspose2d (stride 1, no padding) on [H, W, I] input with an (I, O, KH, KW) weight."""
     h, wd = x.shape[:2]
     kh, kw = w.shape[2:]
+    taps = np.ascontiguousarray(w.transpose(2, 3, 0, 1))  # [KH, KW, I, O]
     out = np.zeros((h + kh - 1, wd + kw - 1, w.shape[1]))
     for i in range(kh):
         for j in range(kw):
-            out[i : i + h, j : j + wd] += x @ w[:, :, i, j]
+            out[i : i + h, j : j + wd] += x @ taps[i, j]
     return out
 
 
@@ -87,6 +94,9 @@ def table_error(source: Any, converted: Any) -> float:
 def layerwise_check(
     info: ModelInfo, plan_entries: list[PlanEntry], converted_weights: dict[str, Any], report: ValidationReport, tolerance: float = LAYERWISE_MAX_RELATIVE_ERROR
 ) -> None:
+    """Compare every checked layer; consumes `converted_weights` (mx.load of the converted file,
+    lazy: each weight is read when its layer is compared and dropped after), so memory holds one
+    layer at a time, not the model."""
     import mlx.core as mx
 
     kinds, _ = load_layer_kinds()
@@ -98,13 +108,15 @@ def layerwise_check(
             continue
         if check == "table":
             checked += 1
-            error = table_error(info.tensors[entry.sources["w"]].array, converted_weights[entry.target])
+            error = table_error(info.tensors[entry.sources["w"]].array, converted_weights.pop(entry.target))
             worst = max(worst, error)
             if not error <= tolerance:
                 failures.append(f"{entry.target} ({entry.kind}): relative error {error:.2e}")
             continue
         source = source_weight(entry, info.tensors)
-        target = converted_weights[entry.target].astype(mx.float32)
+        for source_key in entry.sources.values():  # read once: let its mapped pages go
+            release_pages(info.tensors[source_key].array)
+        target = converted_weights.pop(entry.target).astype(mx.float32)
         if check == "conv1d":
             k = source.shape[2]
             x = rng.standard_normal((16 + k, source.shape[1]))
@@ -138,6 +150,9 @@ def layerwise_check(
         else:  # linear bias: a vector, compared directly
             expected, got = source, np.array(target)
         checked += 1
+        del target
+        if mx.get_cache_memory() > CACHE_LIMIT:  # the converted weights are visited once: keep no spares
+            mx.clear_cache()
         error = relative_error(got, expected) if expected.shape == got.shape else math.inf
         worst = max(worst, error)
         if not error <= tolerance:

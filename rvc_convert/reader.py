@@ -15,6 +15,7 @@ import mmap
 import os
 import stat
 import struct
+import threading
 import zipfile
 import zlib
 from collections import OrderedDict
@@ -79,13 +80,19 @@ class LoadedFile:
     metadata: dict[str, str] = field(default_factory=dict)  # safetensors __metadata__ / HF config
     extra_files: dict[str, Any] = field(default_factory=dict)  # e.g. HF config.json contents
     _sha256: str | None = field(default=None, repr=False)
+    _pending: "BackgroundDigest | None" = field(default=None, repr=False)
 
     @property
     def sha256(self) -> str:
         """Computed on first use: reading every byte is the one cost `inspect` does not need to pay."""
         if self._sha256 is None:
-            self._sha256 = file_sha256(self.hashed_path)
+            self._sha256 = self._pending.result() if self._pending is not None else file_sha256(self.hashed_path)
         return self._sha256
+
+    def adopt_digest(self, pending: "BackgroundDigest") -> None:
+        """Use a digest already being computed for this file (see BackgroundDigest) if it is of `hashed_path`."""
+        if pending.path == self.hashed_path:
+            self._pending = pending
 
 
 class StreamedArray:
@@ -144,10 +151,55 @@ class ContainerReader:
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
+    block = bytearray(1 << 20)
+    view = memoryview(block)
     with open_regular(path) as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+        while count := handle.readinto(block):
+            digest.update(view[:count])
     return digest.hexdigest()
+
+
+class BackgroundDigest:
+    """A file's sha256 computed on a thread while the caller reads and plans (hashlib releases the
+    GIL on large blocks, so on two cores the hash costs no wall time). `result()` waits for it and
+    raises what hashing raised."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._digest: str | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._digest = file_sha256(self.path)
+        except BaseException as error:  # handed to the caller by result()
+            self._error = error
+
+    def result(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._digest
+
+
+def release_pages(array: Any) -> None:
+    """Drop a memory-mapped tensor's pages from this process's resident memory (they stay in the
+    page cache: touching the tensor again reads them back). A model's tensors are mapped, not
+    copied, so a pass over a large file would otherwise keep every page it touched in RSS until the
+    file is closed. Does nothing for arrays that are not views of a file mapping."""
+    owner = array
+    while owner is not None and not isinstance(owner, mmap.mmap):
+        owner = owner.obj if isinstance(owner, memoryview) else getattr(owner, "base", None)
+    if owner is None or not isinstance(array, np.ndarray) or not hasattr(mmap, "MADV_DONTNEED") or owner.closed:
+        return
+    start = array.__array_interface__["data"][0] - np.frombuffer(owner, dtype=np.uint8).__array_interface__["data"][0]
+    end = start + array.nbytes
+    start -= start % mmap.PAGESIZE
+    end = min(len(owner), -(-end // mmap.PAGESIZE) * mmap.PAGESIZE)
+    if 0 <= start < end:
+        owner.madvise(mmap.MADV_DONTNEED, start, end - start)
 
 
 def read_text_file(path: Path, limit: int, what: str = "file") -> str:

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema.exceptions import best_match
 
 from .errors import MappingError, RulePackError
-from .resources import MAPPINGS_DIR, schema_validator
+from .resources import MAPPINGS_DIR, known_valid, remember_valid, schema_validator
 
+RULE_PACK_SCHEMA = "rule_pack.schema.json"
 WEIGHT_NORM_SUFFIXES = {"_g": "g", "_v": "v"}
 FLOAT_DTYPES = ("float16", "float32", "float64", "bfloat16")  # what a parameter's source storage may be
 SAFE_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: same result, ~8x faster
@@ -162,10 +162,12 @@ class RulePack:
         return self.kinds[name]
 
 
-def _load_yaml(path: Path) -> Any:
+def _load_yaml(path: Path, raw: bytes | None = None) -> Any:
+    """The YAML document in `path` (or in `raw`, the bytes already read from it)."""
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_YAML_LOADER)
-    except (OSError, yaml.YAMLError) as exc:
+        text = path.read_text(encoding="utf-8") if raw is None else raw.decode("utf-8")
+        return yaml.load(text, Loader=SAFE_YAML_LOADER)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise RulePackError(f"{path}: cannot read rule file ({exc})") from None
 
 
@@ -196,11 +198,15 @@ def load_rule_pack(name_or_path: str | Path, mappings_dir: Path = MAPPINGS_DIR) 
         available = ", ".join(sorted(p.stem for p in mappings_dir.glob("*.yaml") if p.stem != "layouts"))
         raise RulePackError(f"no rule pack '{name_or_path}' (available: {available})")
     raw = path.read_bytes()
-    data = _load_yaml(path)
-    error = best_match(schema_validator("rule_pack.schema.json").iter_errors(data))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "top level"
-        raise RulePackError(f"{path}: invalid rule pack at {where}: {error.message}")
+    data = _load_yaml(path, raw)
+    if not known_valid(RULE_PACK_SCHEMA, raw):  # parsed from the same bytes: valid then, valid now
+        from jsonschema.exceptions import best_match
+
+        error = best_match(schema_validator(RULE_PACK_SCHEMA).iter_errors(data))
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "top level"
+            raise RulePackError(f"{path}: invalid rule pack at {where}: {error.message}")
+        remember_valid(RULE_PACK_SCHEMA, raw)
     kinds, kinds_raw = load_layer_kinds(mappings_dir)
     ids = [item["id"] for section in ("aliases", "drop", "rules") for item in data.get(section, [])]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})

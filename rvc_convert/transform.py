@@ -30,29 +30,59 @@ def fuse_weight_norm(g: np.ndarray, v: np.ndarray, axis: int, dtype: type = np.f
     return w
 
 
-def materialise(entry: PlanEntry, arrays: dict[str, np.ndarray | StreamedArray]) -> np.ndarray | StreamedArray:
-    """Produce the target tensor for one plan entry in the target layout, C-contiguous.
+def _float_check(weight: np.ndarray) -> tuple[bool, float]:
+    """(every value finite, largest |value|) of a float array, without temporaries of its size:
+    min and max (NaN and ±inf show in them); float16 by its exponent bits (numpy's float16
+    arithmetic is emulated, ~10x slower), where the peak is not needed (nothing to overflow into)."""
+    if weight.size == 0:
+        return True, 0.0
+    if weight.dtype == np.float16:
+        bits = np.ascontiguousarray(weight).view(np.uint16)
+        return not bool(np.any(np.bitwise_and(bits, 0x7C00) == 0x7C00)), 0.0
+    lo, hi = float(np.min(weight)), float(np.max(weight))
+    finite = np.isfinite(lo) and np.isfinite(hi)
+    return finite, max(-lo, hi) if finite else float("inf")
 
-    Fused weights come back as float32; everything else keeps its source dtype. The caller casts.
-    A streamed source that is copied unchanged stays streamed (its reader checks every block).
+
+def produce_target(entry: PlanEntry, arrays: dict[str, np.ndarray | StreamedArray], dtype: np.dtype | None = None) -> tuple[np.ndarray | StreamedArray, float]:
+    """The target tensor of one plan entry, in the target layout, C-contiguous, cast to `dtype`
+    (None: fused weights float32, everything else its source dtype); and the largest |value| before
+    the cast (for the float16 range check; 0 when not measured).
+
+    The cast comes before the transpose: it is elementwise, so the values are the same, and the
+    transposing copy then moves float16 instead of float32. A streamed source that is copied
+    unchanged stays streamed and uncast (its reader checks every block; the writer casts them).
     """
     if not entry.fuse_weight_norm and not entry.permute and isinstance(arrays[entry.sources["w"]], StreamedArray):
-        return arrays[entry.sources["w"]]
+        return arrays[entry.sources["w"]], 0.0
     if entry.fuse_weight_norm:
         weight = fuse_weight_norm(arrays[entry.sources["g"]], arrays[entry.sources["v"]], entry.weight_norm_axis)
         source_name = entry.sources["v"]
     else:
         weight = np.asarray(arrays[entry.sources["w"]])
         source_name = entry.sources["w"]
-    if weight.dtype.kind == "f" and not np.all(np.isfinite(weight)):
-        bad = int(np.size(weight) - np.count_nonzero(np.isfinite(weight)))
-        sources_finite = all(np.all(np.isfinite(np.asarray(arrays[key], dtype=np.float32))) for key in entry.sources.values())
-        cause = "an all-zero weight_v row makes weight-norm fusion divide by zero" if sources_finite else "the source tensor holds NaN/Inf"
-        raise MappingError(
-            f"{source_name}: {bad} non-finite value(s) after conversion ({cause}); the checkpoint is damaged (retrain or re-export it)",
-            finding="non_finite_weights",
-        )
+    peak = 0.0
+    if weight.dtype.kind == "f":
+        finite, peak = _float_check(weight)
+        if not finite:
+            bad = int(np.size(weight) - np.count_nonzero(np.isfinite(weight)))
+            sources_finite = all(np.all(np.isfinite(np.asarray(arrays[key], dtype=np.float32))) for key in entry.sources.values())
+            cause = "an all-zero weight_v row makes weight-norm fusion divide by zero" if sources_finite else "the source tensor holds NaN/Inf"
+            raise MappingError(
+                f"{source_name}: {bad} non-finite value(s) after conversion ({cause}); the checkpoint is damaged (retrain or re-export it)",
+                finding="non_finite_weights",
+            )
+    if dtype is not None:
+        weight = weight.astype(dtype, copy=False)
     if entry.permute:
         weight = np.transpose(weight, entry.permute)
     # Always a fresh C-contiguous array: a transposed view saved as raw bytes would be scrambled.
-    return np.ascontiguousarray(weight)
+    return np.ascontiguousarray(weight), peak
+
+
+def materialise(entry: PlanEntry, arrays: dict[str, np.ndarray | StreamedArray]) -> np.ndarray | StreamedArray:
+    """Produce the target tensor for one plan entry in the target layout, C-contiguous.
+
+    Fused weights come back as float32; everything else keeps its source dtype. The caller casts.
+    """
+    return produce_target(entry, arrays)[0]

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from .convert import ConversionResult, build_plan, convert_model, read_source
 from .detect import detect
+from .reader import release_pages
 from .errors import RvcConvertError
 from .families import ModelInfo, family_named
 from .reports import Check, Finding, ValidationReport, layerwise_tolerance
@@ -37,6 +39,24 @@ def _mlx_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _value_facts(array: np.ndarray) -> tuple[bool, float, bool]:
+    """(every value finite, largest |value|, every value equal) of a float array. float16 by its
+    bits (numpy's float16 arithmetic is emulated, ~10x slower than integer ops): finite when no
+    exponent is all ones, never beyond the float16 range, constant when all bits are equal or all
+    values are zeros of either sign."""
+    if array.size == 0:
+        return True, 0.0, True
+    if array.dtype == np.float16:
+        bits = np.ascontiguousarray(array).view(np.uint16).reshape(-1)
+        finite = not bool(np.any(np.bitwise_and(bits, 0x7C00) == 0x7C00))
+        same = bool(np.all(bits == bits[0])) or not bool(np.any(np.bitwise_and(bits, 0x7FFF)))
+        return finite, 0.0, same
+    if not np.all(np.isfinite(array)):
+        return False, float("inf"), False
+    lo, hi = float(np.min(array)), float(np.max(array))
+    return True, max(-lo, hi), lo == hi
 
 
 def structural_checks(converted: Path, report: ValidationReport) -> tuple[ModelInfo, str]:
@@ -56,12 +76,14 @@ def structural_checks(converted: Path, report: ValidationReport) -> tuple[ModelI
         array = tensor.array
         if array.dtype.kind != "f":
             continue
-        if not np.all(np.isfinite(array)):
+        finite, peak, same = _value_facts(array)
+        release_pages(array)
+        if not finite:
             bad.append(key)
             continue
-        if array.size and key not in kept_float32 and float(np.max(np.abs(array))) > FP16_MAX:
+        if key not in kept_float32 and peak > FP16_MAX:
             beyond_fp16.append(key)
-        if array.size > 1 and not key.endswith(".bias") and float(np.ptp(array)) == 0.0:
+        if array.size > 1 and not key.endswith(".bias") and same:
             constant.append(key)
     report.checks.append(
         Check("structure.finite", "fail" if bad else "pass", f"non-finite values in {', '.join(bad[:4])}" if bad else "every value is finite")
@@ -74,7 +96,9 @@ def structural_checks(converted: Path, report: ValidationReport) -> tuple[ModelI
         value = float(info.tensors[key].array.flat[0])
         finding = "zero_layer" if value == 0.0 else "constant_layer"
         report.findings.append(Finding(finding, "warning", f"{key} holds {value:g} everywhere: an untrained, zeroed or damaged layer"))
-    return info, dtype
+    # What the later checks need is what the file is, not its values: letting go of the tensors
+    # unmaps the file (its pages otherwise stay in this process's RSS through the runtime check).
+    return replace(info, tensors={}), dtype
 
 
 def check_files(
@@ -101,6 +125,7 @@ def check_files(
         from .layerwise import layerwise_check
 
         layerwise_check(source, entries, mx.load(str(converted)), report, layerwise_tolerance(dtype))
+        mx.clear_cache()  # MLX keeps freed buffers for reuse; hand them back before the runtime loads the model
     if not runtime:
         report.checks.append(Check("runtime.smoke", "skip", "turned off (--no-runtime)"))
     elif not mlx:

@@ -17,7 +17,6 @@ GELU is the exact erf form everywhere; every norm uses eps 1e-5 unless the confi
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,8 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from .cpu_ops import softmax
+from .kernels import cpu_kernels
 from .weights import config_from_metadata, load_into, load_weights
 
 FAMILY = "hubert"
@@ -42,10 +43,16 @@ _GELU_CHUNK = 1 << 16
 
 
 def gelu(x: mx.array) -> mx.array:
-    """Exact-erf GELU; float32 in cache-sized numpy chunks because MLX's Linux CPU erf/exp are scalar
-    (0.18 s vs 0.47 s per 16M elements) and this is closer to the true erf (max rel 1.3e-6 vs 2.2e-4)."""
-    if x.dtype != mx.float32 or sys.platform != "linux":
+    """Exact-erf GELU: MLX's nn.gelu, or gelu_numpy on the Linux CPU path."""
+    if x.dtype != mx.float32 or not cpu_kernels():
         return nn.gelu(x)  # elsewhere (Metal, Accelerate) MLX's own kernel is fast; a numpy round trip would not be
+    return gelu_numpy(x)
+
+
+def gelu_numpy(x: mx.array) -> mx.array:
+    """Exact-erf GELU of a float32 array in cache-sized numpy chunks: MLX's Linux CPU erf/exp are
+    scalar (0.18 s vs 0.47 s per 16M elements), and this is closer to the true erf (max rel 1.3e-6
+    vs 2.2e-4)."""
     flat = np.asarray(x).reshape(-1)
     out = np.empty_like(flat)
     for i in range(0, flat.size, _GELU_CHUNK):
@@ -107,16 +114,66 @@ class ChannelTimeNorm(nn.Module):
         return (y * self.weight.astype(mx.float32) + self.bias.astype(mx.float32)).astype(x.dtype)
 
 
+def blocked_strided_conv1d(x: mx.array, weight: mx.array, bias: mx.array | None, stride: int) -> mx.array:
+    """Unpadded conv1d with stride s [B, L, C] -> [B, L', O], weight (O, K, C), as ceil(K/s) matmuls:
+    the input read as blocks of s frames [B, L/s, s*C] (a free reshape), output frame t = sum over q
+    of block t+q times taps q*s..q*s+s-1 (the last group cut to the taps that exist)."""
+    batch, length, channels = x.shape
+    out_channels, taps, _ = weight.shape
+    frames = (length - taps) // stride + 1
+    groups = -(-taps // stride)
+    needed = (frames + groups - 1) * stride
+    x = x[:, :needed] if length >= needed else mx.pad(x, [(0, 0), (0, needed - length), (0, 0)])
+    blocks = x.reshape(batch, frames + groups - 1, stride * channels)
+    y = None if bias is None else mx.broadcast_to(bias, (batch, frames, out_channels))
+    for q in range(groups):
+        width = min(stride, taps - q * stride) * channels
+        a = blocks[:, q : q + frames, :width]
+        w = weight[:, q * stride : q * stride + stride].reshape(out_channels, -1).T
+        y = a @ w if y is None else mx.addmm(y, a, w)
+    return y
+
+
+class StridedConv1d(nn.Conv1d):
+    """nn.Conv1d; on the Linux CPU path unpadded strided convs by blocked_strided_conv1d (1.1-1.3x
+    MLX's CPU kernel at HuBERT's shapes)."""
+
+    def __call__(self, x: mx.array) -> mx.array:
+        if self.stride == 1 or self.padding != 0 or self.dilation != 1 or not cpu_kernels():
+            return super().__call__(x)
+        return blocked_strided_conv1d(x, self.weight, self.get("bias"), self.stride)
+
+
+def group_norm_gelu_numpy(x: mx.array, weight: mx.array, bias: mx.array, eps: float) -> mx.array:
+    """ChannelTimeNorm then GELU on a float32 (B, T, C) array in numpy: statistics per channel over
+    time accumulated in float64, then normalise, scale and GELU in cache-sized chunks. MLX's CPU
+    element-wise ops allocate and walk the 16M-value conv-0 output once per op."""
+    values = np.array(x, dtype=np.float32)
+    mean = values.mean(axis=1, keepdims=True, dtype=np.float64)
+    variance = np.square(values - mean.astype(np.float32), dtype=np.float32).mean(axis=1, keepdims=True, dtype=np.float64)
+    scale = (np.asarray(weight, np.float64) / np.sqrt(variance + eps)).astype(np.float32)  # (B, 1, C)
+    shift = (np.asarray(bias, np.float64) - mean * scale).astype(np.float32)
+    rows = max(1, _GELU_CHUNK // values.shape[2])
+    for b in range(values.shape[0]):
+        for start in range(0, values.shape[1], rows):
+            chunk = values[b, start : start + rows]
+            chunk *= scale[b]
+            chunk += shift[b]
+    return gelu_numpy(mx.array(values))
+
+
 class FeatureConvLayer(nn.Module):
     def __init__(self, in_channels: int, channels: int, kernel: int, stride: int, bias: bool, group_norm_eps: float | None):
         super().__init__()
-        self.conv = nn.Conv1d(in_channels, channels, kernel, stride=stride, bias=bias)
+        self.conv = StridedConv1d(in_channels, channels, kernel, stride=stride, bias=bias)
         if group_norm_eps is not None:
             self.group_norm = ChannelTimeNorm(channels, group_norm_eps)
 
     def __call__(self, x: mx.array) -> mx.array:
         x = self.conv(x)
         if "group_norm" in self:
+            if x.dtype == mx.float32 and cpu_kernels():
+                return group_norm_gelu_numpy(x, self.group_norm.weight, self.group_norm.bias, self.group_norm.eps)
             x = self.group_norm(x)
         return gelu(x)
 
@@ -177,7 +234,7 @@ class SelfAttention(nn.Module):
 
         q, k, v = split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x))
         scores = (q * head_dim**-0.5) @ k.transpose(0, 1, 3, 2)
-        out = mx.softmax(scores.astype(mx.float32), axis=-1).astype(v.dtype) @ v
+        out = softmax(scores.astype(mx.float32), axis=-1).astype(v.dtype) @ v
         return self.out_proj(out.transpose(0, 2, 1, 3).reshape(batch, frames, hidden))
 
 

@@ -23,6 +23,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from .kernels import cpu_kernels
 from .spectral import hann_window, hz_to_mel_htk, mel_filterbank, mel_to_hz_htk  # noqa: F401  (re-exported)
 from .weights import config_from_metadata, load_into, load_weights
 
@@ -122,12 +123,15 @@ def conv2d_3x3_taps(x: mx.array, weight: mx.array) -> mx.array:
 
 
 class Conv2d(nn.Conv2d):
-    """nn.Conv2d (same weight (O, KH, KW, I) / bias parameters). 1x1 convs are one matmul (+ bias);
-    3x3 / stride 1 / padding 1 maps at least 16 bins wide with >= 16 input channels are a tap-sum
-    (conv2d_3x3_taps): MLX's CPU kernel is 1.1-14x slower there at RMVPE's 10 s shapes. Narrow maps
-    (32x4, 64x8: padding overhead, few rows) and single-channel inputs stay native, where it is faster."""
+    """nn.Conv2d (same weight (O, KH, KW, I) / bias parameters). On the Linux CPU path 1x1 convs are
+    one matmul (+ bias) and 3x3 / stride 1 / padding 1 maps at least 16 bins wide with >= 16 input
+    channels are a tap-sum (conv2d_3x3_taps): MLX's CPU kernel is 1.1-14x slower there at RMVPE's
+    10 s shapes. Narrow maps (32x4, 64x8: padding overhead, few rows) and single-channel inputs stay
+    native, where it is faster."""
 
     def __call__(self, x: mx.array) -> mx.array:
+        if not cpu_kernels():
+            return super().__call__(x)
         plain = tuple(self.stride) == (1, 1) and self.dilation in (1, (1, 1)) and getattr(self, "groups", 1) == 1
         kernel = tuple(self.weight.shape[1:3])
         channels = x.shape[-1]
@@ -236,11 +240,11 @@ def conv_transpose2d_s2(x: mx.array, weight: mx.array) -> mx.array:
 
 
 class ConvTranspose2d(nn.ConvTranspose2d):
-    """nn.ConvTranspose2d (same parameters); RVC's 3x3 / stride 2 / padding 1 / output_padding 1
-    case as a matmul + overlap-add: MLX's CPU kernel is 12-69x slower for these shapes."""
+    """nn.ConvTranspose2d (same parameters); on the Linux CPU path RVC's 3x3 / stride 2 / padding 1 /
+    output_padding 1 case as a matmul + overlap-add: MLX's CPU kernel is 12-69x slower for these shapes."""
 
     def __call__(self, x: mx.array) -> mx.array:
-        fast = (self.weight.shape[1:3] == (3, 3) and tuple(self.stride) == (2, 2) and tuple(self.padding) == (1, 1)
+        fast = cpu_kernels() and (self.weight.shape[1:3] == (3, 3) and tuple(self.stride) == (2, 2) and tuple(self.padding) == (1, 1)
                 and tuple(self.output_padding) == (1, 1) and self.dilation in (1, (1, 1)) and "bias" not in self)  # fmt: skip
         return conv_transpose2d_s2(x, self.weight) if fast else super().__call__(x)
 
@@ -338,6 +342,9 @@ class BiGRU(nn.Module):
         inputs = mx.stack([x @ forward.weight_ih.T + forward.bias_ih, (x @ backward.weight_ih.T + backward.bias_ih)[:, ::-1]])
         w_hh = mx.stack([forward.weight_hh.T, backward.weight_hh.T])  # (2, H, 3H)
         b_hh = mx.stack([forward.bias_hh, backward.bias_hh])[:, None, :]  # (2, 1, 3H)
+        if cpu_kernels() and x.dtype == mx.float32:
+            steps = gru_scan_numpy(inputs, w_hh, b_hh, hidden)
+            return mx.concatenate([steps[0], steps[1][:, ::-1]], axis=-1)
         h = mx.zeros((2, batch, hidden), dtype=x.dtype)
         outputs = []
         for t in range(frames):
@@ -352,6 +359,30 @@ class BiGRU(nn.Module):
                 mx.eval(h)  # keep the lazy graph shallow on long inputs
         steps = mx.stack(outputs, axis=2)  # (2, B, T, H)
         return mx.concatenate([steps[0], steps[1][:, ::-1]], axis=-1)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def gru_scan_numpy(inputs: mx.array, w_hh: mx.array, b_hh: mx.array, hidden: int) -> mx.array:
+    """The GRU recurrence of BiGRU._layer in numpy float32: both directions step together, the
+    input projections `inputs` (2, B, T, 3H) precomputed. A step is a dozen operations on
+    (2, B, H) arrays, where MLX's per-operation cost on CPU (~20 us) would dominate."""
+    gi = np.array(inputs, dtype=np.float32)
+    w, b = np.array(w_hh, dtype=np.float32), np.array(b_hh, dtype=np.float32)
+    directions, batch, frames, _ = gi.shape
+    h = np.zeros((directions, batch, hidden), dtype=np.float32)
+    out = np.empty((directions, batch, frames, hidden), dtype=np.float32)
+    for t in range(frames):
+        gh = np.matmul(h, w) + b
+        g = gi[:, :, t]
+        r = _sigmoid(g[..., :hidden] + gh[..., :hidden])
+        z = _sigmoid(g[..., hidden : 2 * hidden] + gh[..., hidden : 2 * hidden])
+        n = np.tanh(g[..., 2 * hidden :] + r * gh[..., 2 * hidden :])
+        h = (1 - z) * n + z * h
+        out[:, :, t] = h
+    return mx.array(out)
 
 
 class OutputHead(nn.Module):

@@ -22,6 +22,8 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from .cpu_ops import softmax
+from .kernels import cpu_kernels
 from .weights import load_into, load_weights
 
 LRELU_SLOPE = 0.1
@@ -242,7 +244,7 @@ class MultiHeadAttention(nn.Module):
         scores = q @ k.transpose(0, 1, 3, 2)
         scores = scores + relative_to_absolute(q @ self.emb_rel_k[0].T, self.window)
         pair_mask = (mask * mask.transpose(0, 2, 1))[:, None]  # [B, 1, T, T]
-        p = mx.softmax(mx.where(pair_mask > 0, scores, -1e4), axis=-1)
+        p = softmax(mx.where(pair_mask > 0, scores, -1e4), axis=-1)
         out = p @ v + absolute_to_relative(p, self.window) @ self.emb_rel_v[0]
         return self.conv_o(out.transpose(0, 2, 1, 3).reshape(b, t, c))
 
@@ -400,35 +402,42 @@ def tap_sum_conv1d(x, weight, bias=None, dilation: int = 1, padding: int = 0) ->
 
 
 class Conv1d(nn.Conv1d):
-    """Stride-1 nn.Conv1d (same parameters) by tap-sum: MLX's CPU conv kernel is slow for the
-    generator's shapes (ResBlocks ~2x, dilated 10-30x, 1-channel conv_post ~6x)."""
+    """nn.Conv1d (same parameters); on the Linux CPU path, stride-1 convs by tap-sum: MLX's CPU
+    conv kernel is slow for the generator's shapes (ResBlocks ~2x, dilated 10-30x, 1-channel
+    conv_post ~6x)."""
 
     def __call__(self, x: mx.array) -> mx.array:
-        if self.stride != 1:
+        if self.stride != 1 or not cpu_kernels():
             return super().__call__(x)
         return tap_sum_conv1d(x, self.weight, self.get("bias"), self.dilation, self.padding)
 
 
-class ConvTranspose1d(nn.ConvTranspose1d):
-    """nn.ConvTranspose1d as a matmul and an overlap-add (MLX's CPU kernel is 10-30x slower).
-
+def overlap_add_conv_transpose1d(x, weight, bias, stride: int, padding: int, output_padding: int = 0) -> mx.array:
+    """ConvTranspose1d [B, T, I] -> [B, T', O] with weight (O, K, I) as one matmul and an overlap-add:
     y[t*u + j - padding] += x[t] @ W[:, j, :].T; the taps are zero-padded to m*u so that tap
-    j = q*u + r lands in output block t + q, phase r.
-    """
+    j = q*u + r lands in output block t + q, phase r."""
+    out_channels, taps, in_channels = weight.shape
+    b, t, _ = x.shape
+    u = stride
+    m = -(-taps // u)
+    w = mx.pad(weight, [(0, 0), (0, m * u - taps), (0, 0)])
+    w = w.transpose(1, 0, 2).reshape(m * u * out_channels, in_channels)
+    z = (x @ w.T).reshape(b, t, m, u * out_channels)
+    y = sum(mx.pad(z[:, :, q], [(0, 0), (q, m - 1 - q), (0, 0)]) for q in range(m))
+    y = y.reshape(b, (t + m - 1) * u, out_channels)
+    length = (t - 1) * u - 2 * padding + taps + output_padding
+    y = y[:, padding : padding + length]
+    return y if bias is None else y + bias
+
+
+class ConvTranspose1d(nn.ConvTranspose1d):
+    """nn.ConvTranspose1d; on the Linux CPU path by overlap_add_conv_transpose1d (MLX's CPU kernel
+    is 10-30x slower there)."""
 
     def __call__(self, x: mx.array) -> mx.array:
-        out_channels, taps, in_channels = self.weight.shape
-        b, t, _ = x.shape
-        u = self.stride
-        m = -(-taps // u)
-        w = mx.pad(self.weight, [(0, 0), (0, m * u - taps), (0, 0)])
-        w = w.transpose(1, 0, 2).reshape(m * u * out_channels, in_channels)
-        z = (x @ w.T).reshape(b, t, m, u * out_channels)
-        y = sum(mx.pad(z[:, :, q], [(0, 0), (q, m - 1 - q), (0, 0)]) for q in range(m))
-        y = y.reshape(b, (t + m - 1) * u, out_channels)
-        length = (t - 1) * u - 2 * self.padding + taps + self.output_padding
-        y = y[:, self.padding : self.padding + length]
-        return y + self.bias if "bias" in self else y
+        if not cpu_kernels():
+            return super().__call__(x)
+        return overlap_add_conv_transpose1d(x, self.weight, self.get("bias"), self.stride, self.padding, self.output_padding)
 
 
 def nsf_excitation(f0, sample_rate: int, upp: int, noise: mx.array) -> mx.array:

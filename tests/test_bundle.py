@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jsonschema
@@ -178,6 +179,33 @@ def test_a_rerun_with_nothing_changed_rebuilds_and_rewrites_nothing(workspace, b
     assert report["counts"] == {"built": 0, "reused": 6, "failed": 1}
     assert report["manifest"]["written"] is False and report["removed"] == []
     assert snapshot(bundle_copy) == before
+
+
+def test_an_output_rewritten_with_its_size_and_mtime_kept_is_caught(workspace, bundle_copy, tmp_path, monkeypatch):
+    """Digests are remembered by file identity (inode, size, mtime, ctime): a weights file altered in
+    place with its size and mtime restored still changes its ctime, so the rerun reads it, finds
+    it modified and rebuilds that asset; --paranoid re-reads everything and finds nothing else."""
+    from rvc_convert import file_hashes
+
+    monkeypatch.setenv("RVC_CONVERT_CACHE", str(tmp_path / "cache"))
+    for voice in manifest_of(bundle_copy)["voices"]:  # as a build remembers what it published
+        for record in voice["files"].values():
+            file_hashes.remember(bundle_copy / record["path"], record["sha256"])
+    voice = next(v for v in manifest_of(bundle_copy)["voices"] if v["name"] == "v1-32k-nof0-tiny")
+    weights = bundle_copy / voice["files"]["weights"]["path"]
+    stat = weights.stat()
+    time.sleep(0.05)  # the change time ticks at least every few ms
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (weights.stat().st_size, weights.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    code, report = bundle_json(workspace, "-o", bundle_copy, env=dict(os.environ))
+    assert code == 5 and report["counts"] == {"built": 1, "reused": 5, "failed": 1}
+    assert [a["name"] for a in report["assets"] if a["status"] == "built"] == ["v1-32k-nof0-tiny"]
+    code, report = bundle_json(workspace, "-o", bundle_copy, "--paranoid", env=dict(os.environ))
+    assert code == 5 and report["counts"] == {"built": 0, "reused": 6, "failed": 1}
+    assert verify_bundle(bundle_copy)["ok"]
 
 
 def test_touching_one_source_rebuilds_only_that_asset(workspace, bundle_copy, tmp_path):

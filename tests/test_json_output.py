@@ -26,8 +26,13 @@ def test_a_failure_after_the_report_adds_no_second_document(tmp_path, capsys, mo
     """convert --json prints its report, then fails validation (exit 1): stdout stays one document."""
     from rvc_convert import convert as engine
 
-    real = engine.materialise
-    monkeypatch.setattr(engine, "materialise", lambda entry, arrays: real(entry, arrays) * (2 if entry.target == "dec.cond.weight" else 1))
+    real = engine.produce_target
+
+    def damaged(entry, arrays, dtype=None):
+        array, peak = real(entry, arrays, dtype)
+        return (array * 2 if entry.target == "dec.cond.weight" else array), peak
+
+    monkeypatch.setattr(engine, "produce_target", damaged)
     assert cli.main(["convert", str(golden_path(VOICE)), "-o", str(tmp_path / "out"), "--json"]) == 1
     document = json.loads(capsys.readouterr().out)
     assert document["schema"] == "rvc-convert/convert/1" and document["ok"] is False

@@ -239,13 +239,13 @@ def test_a_damaged_layer_fails_convert_and_publishes_nothing(tmp_path, monkeypat
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     capsys.readouterr()
 
-    real = engine.materialise
+    real = engine.produce_target
 
-    def damaged(entry, arrays):
-        array = real(entry, arrays)
-        return np.ascontiguousarray(array[:, ::-1, :]) if entry.target == "dec.up_1.weight" else array
+    def damaged(entry, arrays, dtype=None):
+        array, peak = real(entry, arrays, dtype)
+        return (np.ascontiguousarray(array[:, ::-1, :]) if entry.target == "dec.up_1.weight" else array), peak
 
-    monkeypatch.setattr(engine, "materialise", damaged)
+    monkeypatch.setattr(engine, "produce_target", damaged)
     code = cli.main(["convert", str(source), "-o", str(out), "--name", "voice", "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 1

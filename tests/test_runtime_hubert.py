@@ -201,7 +201,7 @@ def test_hf_weight_norm_spellings_give_the_same_positional_conv(spelling):
 # --- runtime parity ---------------------------------------------------------------------------
 
 
-def test_parity_every_stage_with_upstream(golden_model, refs):
+def test_parity_every_stage_with_upstream(golden_model, refs, kernel_path):
     out = golden_model.run(refs["audio"])
     assert rel_error(out.conv_features, refs["conv_features"]) < PARITY
     assert rel_error(out.proj_features, refs["proj_features"]) < PARITY
@@ -211,7 +211,7 @@ def test_parity_every_stage_with_upstream(golden_model, refs):
         assert rel_error(hidden[0], refs["hidden_states"][i]) < PARITY, f"hidden_states[{i}]"
 
 
-def test_parity_rvc_features(golden_model, refs):
+def test_parity_rvc_features(golden_model, refs, kernel_path):
     """v2 = last layer (no final LayerNorm); v1 = final_proj(layer 9); Applio's v1 uses layer 12."""
     audio = refs["audio"]
     assert rel_error(golden_model.extract_features(audio, "v2"), refs["v2"]) < PARITY
@@ -333,7 +333,7 @@ def test_real_hubert_base_satisfies_expected_tensors(hubert_base):
     assert expected["encoder.pos_conv.0.weight"] == (768, 48, 128)
 
 
-def test_real_hubert_base_runs_in_the_runtime(hubert_base):
+def test_real_hubert_base_runs_in_the_runtime(hubert_base, kernel_path):
     path, torch_model = hubert_base
     config, plan, arrays = plan_file(path)
     model = runtime_model(config, converted_arrays(plan, arrays))

@@ -155,7 +155,7 @@ def test_decode_threshold_is_inclusive():
 # --- runtime parity with RVC's RMVPE ----------------------------------------------------------
 
 
-def test_parity_every_stage_with_upstream(small_model, refs):
+def test_parity_every_stage_with_upstream(small_model, refs, kernel_path):
     trace = small_model.trace(refs["mel_padded"][0])
     for stage in STAGES:
         assert rel_error(nchw(trace[stage]), refs[stage]) < PARITY, stage
@@ -163,7 +163,7 @@ def test_parity_every_stage_with_upstream(small_model, refs):
     assert rel_error(trace["fc.1.out"], refs["fc.1.out"]) < PARITY
 
 
-def test_parity_salience_and_f0_from_audio(small_model, refs):
+def test_parity_salience_and_f0_from_audio(small_model, refs, kernel_path):
     salience = small_model.salience(refs["audio"])
     assert np.max(np.abs(salience - refs["hidden"])) < 1e-5
     f0 = small_model.f0(refs["audio"])
@@ -173,7 +173,7 @@ def test_parity_salience_and_f0_from_audio(small_model, refs):
     assert np.max(np.abs(cents(f0[voiced]) - cents(refs["f0"][voiced]))) < 1.0  # measured ≈ 1e-3 cents
 
 
-def test_applio_reflect_padding_matches_applio(small_model, refs):
+def test_applio_reflect_padding_matches_applio(small_model, refs, kernel_path):
     salience = small_model.salience(refs["audio"], pad_mode="reflect")
     assert np.max(np.abs(salience - refs["hidden_applio"])) < 1e-5
     f0 = cents_to_f0(salience_to_cents(salience, float(refs["thred"])))
@@ -262,7 +262,7 @@ def test_b8_shortcut_is_a_plain_conv_with_bias():
     assert rel_error(nchw(block(mx.array(x.permute(0, 2, 3, 1).numpy()))), expected) < 1e-5
 
 
-def test_b9_b17_decoder_conv_transpose_layout():
+def test_b9_b17_decoder_conv_transpose_layout(kernel_path):
     """B9/B17: ConvTranspose2d (I, O, kH, kW) -> MLX (O, kH, kW, I) via (1, 2, 3, 0), no tap flip,
     output_padding 1: the decoder doubles time and mel exactly and matches torch."""
     _, plan = plan_state(file_state(golden_path(SMALL)))
@@ -343,7 +343,7 @@ def test_real_rmvpe_satisfies_expected_tensors(rmvpe_full):
     assert expected["unet.decoder.layers.0.conv1.0.weight"] == (512, 256, 3, 3)
 
 
-def test_real_rmvpe_runs_in_the_runtime(rmvpe_full):
+def test_real_rmvpe_runs_in_the_runtime(rmvpe_full, kernel_path):
     path, torch_model = rmvpe_full
     model = runtime_model(file_state(path))
     audio = np.random.default_rng(1).standard_normal(16000 * 30 // 100).astype(np.float32) * 0.1

@@ -9,11 +9,7 @@ while real mistakes cost 0.1 to 4.5 relative RMS (manifest `sensitivity`).
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -23,7 +19,7 @@ import numpy as np
 import pytest
 from golden import FULL_SYNTH_MODEL, golden_path
 
-from rvc_runtime import Synthesizer, SynthesizerConfig, blas_status, load_weights
+from rvc_runtime import Synthesizer, SynthesizerConfig, kernels, load_weights
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_VARIANTS = ("v1-40k-f0-tiny", "v2-48k-f0-tiny", "v2-32k-nof0-tiny", "v1-32k-nof0-tiny")
@@ -84,20 +80,21 @@ def snr_db(ours: np.ndarray, ref: np.ndarray) -> float:
     return float(10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / max(noise, 1e-30)))
 
 
-_RUNS: dict[str, tuple] = {}
+_RUNS: dict[tuple[str, str], tuple] = {}
 
 
 def run_reference(variant: str, ref_name: str, converted) -> tuple[Synthesizer, dict, np.ndarray, dict]:
-    """(model, reference, audio, intermediates as numpy), computed once per reference."""
-    if ref_name not in _RUNS:
+    """(model, reference, audio, intermediates as numpy), computed once per reference and kernel path."""
+    key = (ref_name, kernels.active())
+    if key not in _RUNS:
         ref = load_ref(ref_name)
         model = Synthesizer.from_file(converted(variant))
         noise = "zero"
         if "noise.0" in ref:  # supplied draws, PyTorch layout: prior [B, C, T], source [B, N, 1]
             noise = {"prior": ref["noise.0"].transpose(0, 2, 1), "source": ref["noise.1"]}
         audio, trace = model.infer(**ref_inputs(ref), noise=noise, return_intermediates=True)
-        _RUNS[ref_name] = (model, ref, np.array(audio), {k: np.array(v) for k, v in trace.items()})
-    return _RUNS[ref_name]
+        _RUNS[key] = (model, ref, np.array(audio), {k: np.array(v) for k, v in trace.items()})
+    return _RUNS[key]
 
 
 def reference_cases():
@@ -111,7 +108,7 @@ def reference_cases():
 
 
 @pytest.mark.parametrize("variant, ref_name", reference_cases())
-def test_audio_matches_upstream(variant, ref_name, converted, record_property):
+def test_audio_matches_upstream(variant, ref_name, converted, record_property, kernel_path):
     model, ref, audio, _ = run_reference(variant, ref_name, converted)
     expected = ref["audio"][:, 0, :]
     assert audio.shape == expected.shape
@@ -119,13 +116,13 @@ def test_audio_matches_upstream(variant, ref_name, converted, record_property):
     snr = snr_db(audio, expected)
     record_property("audio_snr_db", round(snr, 1))
     record_property("audio_max_abs", max_abs)
-    print(f"{ref_name}: audio SNR {snr:.1f} dB, max abs {max_abs:.2e}")
+    print(f"{ref_name} ({kernel_path} kernels): audio SNR {snr:.1f} dB, max abs {max_abs:.2e}")
     assert max_abs <= AUDIO_MAX_ABS, f"audio max abs {max_abs:.2e} (SNR {snr:.1f} dB)"
     assert snr >= AUDIO_MIN_SNR_DB
 
 
 @pytest.mark.parametrize("variant, ref_name", reference_cases())
-def test_every_stage_matches_upstream(variant, ref_name, converted):
+def test_every_stage_matches_upstream(variant, ref_name, converted, kernel_path):
     _, ref, _, trace = run_reference(variant, ref_name, converted)
     sliced = json.loads(str(ref["meta"])).get("channel_sliced_keys", {})
     compared, failures = [], []
@@ -358,71 +355,3 @@ def test_pitch_model_requires_pitch(converted):
     inputs = short_inputs(load_ref("v1-40k-f0-tiny"), 10)
     with pytest.raises(ValueError, match="pass pitch and pitchf"):
         model.infer(inputs["phone"], inputs["phone_lengths"], noise="zero")
-
-
-# ---------------------------------------------------------------- BLAS
-
-
-def test_conv1d_is_correct_and_fast_blas_is_active():
-    """Correct on whatever BLAS is active; then, where an optimized one was found, it is mapped."""
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((1, 4800, 256)).astype(np.float32)
-    w = rng.standard_normal((256, 3, 256)).astype(np.float32)
-    ours = np.array(mx.conv1d(mx.array(x), mx.array(w), padding=1))
-    padded = np.pad(x[0].astype(np.float64), [(1, 1), (0, 0)])
-    expected = sum(padded[k : k + 4800] @ w[:, k, :].T.astype(np.float64) for k in range(3))
-    assert rel_rms(ours[0], expected) < 1e-6
-
-    status = blas_status(measure=True)
-    print(f"BLAS: {json.dumps(status)}")
-    if sys.platform.startswith("linux") and not status["fast"]:
-        pytest.skip(f"slow reference BLAS in this process: {status['reason']}")
-    if sys.platform.startswith("linux"):
-        assert status["mapped"], f"{status['library']} is not in /proc/self/maps"
-
-
-def run_blas_probe(code: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "RVC_RUNTIME_BLAS"}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
-
-
-BLAS_MODULE = str(REPO / "rvc_runtime" / "blas.py")
-STANDALONE = (
-    "import importlib.util, json, sys\n"
-    f"spec = importlib.util.spec_from_file_location('blas_probe', {BLAS_MODULE!r})\n"
-    "blas = importlib.util.module_from_spec(spec); spec.loader.exec_module(blas)\n"
-)
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the BLAS loader acts on Linux only")
-def test_missing_blas_falls_back_with_one_line_notice():
-    probe = run_blas_probe(
-        STANDALONE
-        + "blas.candidate_libraries = lambda: [('test', '/nonexistent/libopenblas.so.0')]\n"
-        + "status = blas.enable()\nimport mlx.core as mx\nmx.eval(mx.ones((2, 2)) @ mx.ones((2, 2)))\n"
-        + "print(json.dumps(status))\n"
-    )
-    assert probe.returncode == 0, probe.stderr
-    status = json.loads(probe.stdout)
-    assert not status["fast"] and status["library"] is None
-    assert status["tried"][0]["path"] == "/nonexistent/libopenblas.so.0"
-    notice = probe.stderr.strip().splitlines()
-    assert len(notice) == 1 and "slow reference BLAS" in notice[0]
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the BLAS loader acts on Linux only")
-def test_importing_mlx_first_is_reported():
-    probe = run_blas_probe("import mlx.core, json, rvc_runtime\nprint(json.dumps(rvc_runtime.blas_status()))")
-    assert probe.returncode == 0, probe.stderr
-    status = json.loads(probe.stdout)
-    assert status["mlx_imported_before"] and not status["fast"]
-    assert "imported before rvc_runtime" in probe.stderr
-
-
-def test_blas_loader_does_nothing_off_linux():
-    spec = importlib.util.spec_from_file_location("blas_off_linux", BLAS_MODULE)
-    blas = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(blas)
-    blas.sys = type("FakeSys", (), {"platform": "darwin", "modules": sys.modules, "stderr": sys.stderr})
-    status = blas.enable()
-    assert status["library"] is None and not status["fast"] and "not Linux" in status["reason"]

@@ -143,3 +143,30 @@ def test_zeroed_layer_is_reported_as_a_warning(converted, tmp_path):
     damaged = rewrite(converted, tmp_path / "zeroed.safetensors", wipe)
     report = validate_model(damaged)
     assert any(f.id == "zero_layer" and "flow.flow_0.post.weight" in f.message for f in report.findings)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1.0, 2.0, -3.0],
+        [0.0, -0.0, 0.0],  # zeros of both signs: constant
+        [5.0, 5.0, 5.0],
+        [1.0, np.nan, 2.0],
+        [np.inf, 1.0],
+        [-np.inf, -np.inf],
+        [6e-8, 6e-8, 6e-8],  # float16 subnormals
+        [65504.0, -65504.0],
+        [7.0],
+    ],
+)
+def test_value_facts_agree_with_plain_numpy(values, dtype):
+    """structural_checks' fast float16 path (bit tests) says what numpy's float arithmetic says."""
+    from rvc_convert.validate import _value_facts
+
+    array = np.array(values, dtype=dtype)
+    finite, peak, same = _value_facts(array)
+    assert finite == bool(np.all(np.isfinite(array)))
+    if finite:
+        assert same == (float(np.ptp(array.astype(np.float64))) == 0.0)
+        assert peak <= 65504.0 if dtype == np.float16 else peak == float(np.max(np.abs(array)))

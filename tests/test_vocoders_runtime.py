@@ -22,7 +22,7 @@ from golden import golden_path
 from make_vocoder_variants import damage_converted
 
 from rvc_convert.convert import convert_model
-from rvc_runtime import Synthesizer
+from rvc_runtime import Synthesizer, kernels
 from rvc_runtime.decoders import dsp
 from rvc_runtime.synthesizer import draw_noise
 
@@ -114,7 +114,7 @@ _RUNS: dict[tuple, tuple] = {}
 
 
 def run_case(model_name: str, ref_name: str, target: str, converted) -> tuple[Synthesizer, dict, np.ndarray, dict]:
-    key = (model_name, ref_name, target)
+    key = (model_name, ref_name, target, kernels.active())
     if key not in _RUNS:
         ref = load_ref(ref_name)
         model = Synthesizer.from_file(converted(model_name, target))
@@ -123,28 +123,38 @@ def run_case(model_name: str, ref_name: str, target: str, converted) -> tuple[Sy
     return _RUNS[key]
 
 
-def case_params():
-    return [pytest.param(m, r, t, id=f"{r}-{t}") for m, r in CASES for t in ("ios", "mlx")]
+def kernel_case_params():
+    """Every case on the Linux CPU kernels, and on MLX's stock ops (what apps run) for the .safetensors
+    file (the .npz gives identical audio: test_both_targets_give_identical_audio)."""
+    return [
+        pytest.param(m, r, t, path, id=f"{path}-{r}-{t}")
+        for m, r in CASES
+        for t in ("ios", "mlx")
+        for path in (kernels.LINUX_CPU, kernels.STOCK)
+        if not (path == kernels.STOCK and t == "mlx")
+    ]
 
 
 # ---------------------------------------------------------------- parity with Applio
 
 
-@pytest.mark.parametrize("model_name, ref_name, target", case_params())
-def test_audio_matches_applio(model_name, ref_name, target, converted, record_property):
-    model, ref, audio, _ = run_case(model_name, ref_name, target, converted)
+@pytest.mark.parametrize("model_name, ref_name, target, kernel_path", kernel_case_params())
+def test_audio_matches_applio(model_name, ref_name, target, kernel_path, converted, record_property):
+    with kernels.forced(kernel_path):
+        model, ref, audio, _ = run_case(model_name, ref_name, target, converted)
     expected = ref["audio"][:, 0, :]
     assert audio.shape == expected.shape
     snr, max_abs = snr_db(audio, expected), float(np.max(np.abs(audio - expected)))
     record_property("audio_snr_db", round(snr, 1))
-    print(f"{ref_name} ({model.config.vocoder}, {target}): audio SNR {snr:.1f} dB, max abs {max_abs:.2e}")
+    print(f"{ref_name} ({model.config.vocoder}, {target}, {kernel_path} kernels): audio SNR {snr:.1f} dB, max abs {max_abs:.2e}")
     assert snr >= AUDIO_MIN_SNR_DB
     assert max_abs <= 2 * floor(model_name)["audio"]["max_abs"]
 
 
-@pytest.mark.parametrize("model_name, ref_name, target", case_params())
-def test_every_stage_matches_applio(model_name, ref_name, target, converted):
-    _, ref, _, trace = run_case(model_name, ref_name, target, converted)
+@pytest.mark.parametrize("model_name, ref_name, target, kernel_path", kernel_case_params())
+def test_every_stage_matches_applio(model_name, ref_name, target, kernel_path, converted):
+    with kernels.forced(kernel_path):
+        _, ref, _, trace = run_case(model_name, ref_name, target, converted)
     limits = floor(model_name)  # the .noise case shares the model, so its magnitudes and floor
     failures, compared = [], []
     for name, ours, expected in stage_pairs(trace, ref):

@@ -25,6 +25,7 @@ from typing import Any, Iterator
 from .. import __version__
 from ..errors import EXIT_UNSUPPORTED, InputIOError, RvcConvertError
 from ..families import family_named
+from ..file_hashes import rehash_all, remember
 from ..writer import ensure_writable_dir
 from .manifest import MANIFEST_NAME, build_manifest, check_manifest, manifest_file_names, previous_manifest
 from .records import AssetOutcome, AssetPlan, AssetRecord, AssetSpec, BundleSpec, Failure, Job, JobOutcome, Placement
@@ -214,10 +215,19 @@ def _staging_removed(staging: Path) -> Iterator[None]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def build_bundle(spec: BundleSpec, out_dir: str | Path, jobs: int | None = None, force: bool = False, on_event: EventSink | None = None) -> dict[str, Any]:
+def build_bundle(
+    spec: BundleSpec, out_dir: str | Path, jobs: int | None = None, force: bool = False, on_event: EventSink | None = None, paranoid: bool = False
+) -> dict[str, Any]:
     """Build (or update) the bundle in out_dir; returns the run report (schemas/bundle_report.schema.json).
 
-    Raises only for what stops the whole run (an unwritable folder, another run holding the lock)."""
+    `paranoid` re-reads every source and output file instead of trusting remembered digests of
+    files whose identity is unchanged (file_hashes.py). Raises only for what stops the whole run
+    (an unwritable folder, another run holding the lock)."""
+    with rehash_all(paranoid):
+        return _build_bundle(spec, out_dir, jobs, force, on_event)
+
+
+def _build_bundle(spec: BundleSpec, out_dir: str | Path, jobs: int | None, force: bool, on_event: EventSink | None) -> dict[str, Any]:
     started = time.perf_counter()
     out_dir = Path(out_dir)
     sink: EventSink = on_event or (lambda event: None)
@@ -260,6 +270,11 @@ def build_bundle(spec: BundleSpec, out_dir: str | Path, jobs: int | None = None,
         check_manifest(manifest)  # a manifest that fails its own schema is a bug: never write it
         previous_names = manifest_file_names(previous) if previous else older_format_file_names(out_dir)
         written, cleaned = commit_bundle(out_dir, manifest, placements, previous_names)
+        placed = {p.name for p in placements}
+        for entry in entries:  # the workers hashed these bytes; the next run need not read them back
+            for record in entry["files"].values():
+                if record["path"] in placed:
+                    remember(out_dir / record["path"], record["sha256"])
     code = _exit_code(outcomes)
     counts = {status: sum(o.status == status for o in outcomes) for status in ("built", "reused", "failed")}
     return {

@@ -1,5 +1,7 @@
 """Source hashes and the reuse decision: an asset whose source, rules and output settings are
-unchanged, and whose files are intact, is taken from the previous manifest without being read."""
+unchanged, and whose files are intact, is taken from the previous manifest without being read.
+Digests come from file_hashes.sha256_of: remembered while a file's identity (inode, size, times) is
+unchanged, so a no-change rerun reads no file; `bundle --paranoid` re-reads every one."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from typing import Any
 from .. import OUTPUT_FORMAT_REVISION
 from ..errors import RvcConvertError
 from ..families import load_family_rule_pack
-from ..reader import file_sha256, hf_folder_members
+from ..file_hashes import sha256_of
+from ..reader import hf_folder_members
 from .manifest import manifest_assets
 from .records import AssetSpec
 
@@ -22,15 +25,15 @@ def source_sha256(path: Path) -> str:
     link out of the folder, no FIFO), so any of them changing counts and nothing else is read."""
     if path.is_dir():
         members = sorted((name, member) for name, member in hf_folder_members(path).items() if member is not None)
-        listing = "".join(f"{file_sha256(member)}  {name}\n" for name, member in members)
+        listing = "".join(f"{sha256_of(member)}  {name}\n" for name, member in members)
         return hashlib.sha256(listing.encode("utf-8")).hexdigest()
-    return file_sha256(path)
+    return sha256_of(path)
 
 
 def file_matches(path: Path, record: dict[str, Any]) -> bool:
     """Does the file exist with the recorded size and sha256?"""
     try:
-        return path.is_file() and path.stat().st_size == record["size"] and file_sha256(path) == record["sha256"]
+        return path.is_file() and path.stat().st_size == record["size"] and sha256_of(path) == record["sha256"]
     except OSError:
         return False
 

@@ -3,24 +3,16 @@ past click, the --target / --dtype choices, JSON output. A leaf: it imports no c
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
-from typing import Any
 
 import typer
 
 from .. import __version__
-from ..reports import json_text
+from .output import CommandExit, emit_json
+
+__all__ = ["CLICK_USAGE_EXIT", "CommandExit", "Dtype", "Target", "app", "emit_json"]
 
 CLICK_USAGE_EXIT = 2  # what click exits with on a usage error
-
-
-class CommandExit(Exception):
-    """A command's own exit code, carried past click (which would read a SystemExit(2) as a usage error)."""
-
-    def __init__(self, code: int):
-        super().__init__(code)
-        self.code = code
 
 
 app = typer.Typer(
@@ -48,27 +40,6 @@ class Target(str, Enum):
 class Dtype(str, Enum):
     fp16 = "fp16"
     fp32 = "fp32"
-
-
-_emitted = False
-
-
-def emit_json(document: dict[str, Any]) -> None:
-    """Print a command's one JSON document (standard JSON whatever a file put in it)."""
-    global _emitted
-    sys.stdout.write(json_text(document, indent=2, sort_keys=True) + "\n")
-    _emitted = True
-
-
-def json_emitted() -> bool:
-    """Whether this run already printed its JSON document (an error after it must not add a second)."""
-    return _emitted
-
-
-def begin_run() -> None:
-    """A new command run (cli.main may be called many times in one process): nothing printed yet."""
-    global _emitted
-    _emitted = False
 
 
 def _version_callback(value: bool) -> None:

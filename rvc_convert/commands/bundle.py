@@ -150,6 +150,9 @@ def bundle_command(
     dtype: Optional[Dtype] = typer.Option(None, "--dtype", help="Spec-less form: output float dtype (default: each source's own)."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes (default: the number of CPU cores)."),
     force: bool = typer.Option(False, "--force", help="Convert and validate every asset again, even unchanged ones."),
+    paranoid: bool = typer.Option(
+        False, "--paranoid", help="Re-read every source and output to hash it, instead of trusting digests remembered for files whose inode, size and times are unchanged."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the run report as JSON (schemas/bundle_report.schema.json) instead of text."),
     **shared: Optional[Path],
 ) -> None:
@@ -166,7 +169,7 @@ def bundle_command(
         spec = spec_from_paths(inputs, shared, target.value if target else "ios", dtype.value if dtype else None)
     display = _progress_display(as_json)
     try:
-        report = build_bundle(spec, output, jobs=jobs, force=force, on_event=display)
+        report = build_bundle(spec, output, jobs=jobs, force=force, on_event=display, paranoid=paranoid)
     finally:
         display.close()
     if as_json:

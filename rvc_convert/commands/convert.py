@@ -1,4 +1,5 @@
-"""`rvc-convert convert` (the default command: `rvc-convert MODEL` is `rvc-convert convert MODEL`)."""
+"""`rvc-convert convert` (the default command: `rvc-convert MODEL` is `rvc-convert convert MODEL`). Its
+body and a typer-free parser of the same options for the common case live in fastpath.py."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ from typing import Optional
 
 import typer
 
-from ..errors import ValidationFailedError
-from .app import Dtype, Target, app, emit_json
-from .display import megabytes, print_checks, print_plan_summary, say
+from .app import Dtype, Target, app
+from .fastpath import run_convert
 
 
 @app.command("convert")
@@ -27,38 +27,4 @@ def convert_command(
 
     The file is validated before it is moved into place (unless --no-validate): a failed check exits 1
     and writes nothing, leaving any previous output untouched."""
-    from ..convert import convert_model, describe_plan
-
-    report = None
-    if dry_run:
-        result = convert_model(model, target.value, output, dtype.value if dtype else None, name, dry_run)
-    else:
-        from ..staging import convert_and_publish
-
-        staged = convert_and_publish(model, target.value, output, dtype.value if dtype else None, name, check=validate)
-        result, report = staged.result, staged.report
-    plan = describe_plan(result)
-    outputs = [str(p) for p in (result.weights_path, result.config_path) if p]
-    if as_json:
-        emit_json(
-            {
-                "schema": "rvc-convert/convert/1",
-                "ok": report.ok if report else True,
-                "dry_run": dry_run,
-                "target": target.value,
-                "outputs": outputs,
-                "plan": plan,
-                "validation": report.to_dict() if report else None,
-            }
-        )
-    else:
-        print_plan_summary(plan, verbose_tensors=False)
-        if dry_run:
-            say("  dry run    nothing written")
-        elif outputs:
-            say(f"  wrote      {result.weights_path} ({megabytes(result.weights_path.stat().st_size)})")
-            say(f"             {result.config_path}")
-        if report:
-            print_checks(report)
-    if report and not report.ok:
-        raise ValidationFailedError(f"{model}: the converted file failed validation ({report.failures()[0]}); nothing was written")
+    run_convert(model, target.value, output, dtype.value if dtype else None, name, dry_run, validate, as_json)

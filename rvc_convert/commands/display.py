@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-import typer
-
 from ..families import family_named
+from .output import echo
 
-# Control characters (ESC starts terminal escape sequences; CR rewrites a line) and the Unicode
-# bidirectional overrides: a tensor name, a path or a field from a file must not drive the terminal.
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: str) -> str:
-    """`text` with every control character shown as an escape (\\x1b), newlines and tabs kept."""
-    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
-
-
-def say(text: str = "", err: bool = False) -> None:
-    """Print a line for people: the one way commands write text, escaped."""
-    typer.echo(printable(text), err=err)
+say = echo  # commands print text through output.echo, which escapes what came from a file
 
 
 def megabytes(count: int) -> str:
@@ -34,7 +20,6 @@ def model_line(plan: dict[str, Any]) -> str:
 
 
 def print_plan_summary(plan: dict[str, Any], verbose_tensors: bool) -> None:
-    echo = say
     digest = f", sha256 {plan['source_sha256'][:12]}…" if plan["source_sha256"] else ""
     echo(f"{plan['source']}  ({plan['container']}{digest})")
     echo(f"  model      {model_line(plan)}")
@@ -71,18 +56,18 @@ def print_plan_summary(plan: dict[str, Any], verbose_tensors: bool) -> None:
 def print_checks(report: Any) -> None:
     for check in report.checks:
         mark = {"pass": "ok  ", "fail": "FAIL", "skip": "skip"}[check.status]
-        say(f"  {mark}       {check.name}: {check.detail}")
+        echo(f"  {mark}       {check.name}: {check.detail}")
     for finding in report.findings:
-        say(f"  {finding.severity:<10} {finding.id}: {finding.message}")
+        echo(f"  {finding.severity:<10} {finding.id}: {finding.message}")
 
 
 def print_parity(rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     width = max(len(r["stage"]) for r in rows)
-    say(f"\n  {'stage':<{width}}  {'max abs':>10}  {'rel RMS':>10}  {'SNR dB':>8}  status")
+    echo(f"\n  {'stage':<{width}}  {'max abs':>10}  {'rel RMS':>10}  {'SNR dB':>8}  status")
     for row in rows:
         if "snr_db" not in row:
-            say(f"  {row['stage']:<{width}}  {row.get('detail', '')}  {row['status']}")
+            echo(f"  {row['stage']:<{width}}  {row.get('detail', '')}  {row['status']}")
             continue
-        say(f"  {row['stage']:<{width}}  {row['max_abs']:>10.2e}  {row['rel_rms']:>10.2e}  {row['snr_db']:>8.1f}  {row['status']}")
+        echo(f"  {row['stage']:<{width}}  {row['max_abs']:>10.2e}  {row['rel_rms']:>10.2e}  {row['snr_db']:>8.1f}  {row['status']}")

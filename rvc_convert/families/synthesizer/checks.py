@@ -18,7 +18,7 @@ from ..base import ModelInfo
 from .config import SynthesizerConfig
 from .decoders import decoder_named
 
-SMOKE_FRAMES = 48
+SMOKE_FRAMES = 16  # 0.16 s of audio: enough to load, run every stage and compare two runs; the generator costs ~0.1 TFLOP per second of audio
 SILENCE_RMS = 1e-5
 NOISE_PREFIX = "noise."  # supplied random draws noise.0, noise.1, ... (upstream's call order): inputs, not stages
 
