@@ -16,8 +16,9 @@ import sys
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from .commands import command_names, fastpath, load_commands
-from .commands.output import CommandExit, echo, emit_json
+from .commands.output import CommandExit, begin_run, echo, emit_json, json_emitted
 from .errors import EXIT_CODES, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, RvcConvertError
+from .lifecycle import Terminated, install_termination_handlers
 
 CLICK_USAGE_EXIT = 2  # what click exits with on a usage error
 
@@ -31,6 +32,7 @@ def _wants_json(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point. Returns (and exits with) one of the documented exit codes."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    begin_run()
     # `rvc-convert MODEL ...` means `rvc-convert convert MODEL ...`.
     if argv and argv[0] not in command_names() and argv[0] not in ("--help", "-h", "--version"):
         argv.insert(0, DEFAULT_COMMAND)
@@ -57,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         code = 130
         echo("rvc-convert: interrupted", err=True)
+    except Terminated as exc:  # SIGTERM/SIGHUP: every staging folder is gone by now (finally blocks ran)
+        code = 128 + exc.signum
+        echo(f"rvc-convert: terminated by signal {exc.signum}; its staging folder was removed, nothing half-published", err=True)
     except Exception as exc:  # a bug in rvc-convert, not in the user's input: still one line, no partial output
         code = EXIT_INTERNAL
         if os.environ.get("RVC_CONVERT_DEBUG"):
@@ -67,11 +72,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report_error(argv: list[str], kind: str, message: str, code: int) -> None:
     echo(f"rvc-convert: error: {message}", err=True)
-    if _wants_json(argv):
+    if _wants_json(argv) and not json_emitted():  # one JSON document per run: a report already printed says it all
         emit_json({"schema": "rvc-convert/error/1", "ok": False, "error": {"kind": kind, "message": message, "exit_code": code, "meaning": EXIT_CODES.get(code, "")}})
 
 
 def entry_point() -> None:
+    install_termination_handlers()  # the program's own process only (not a caller of main())
     sys.exit(main())
 
 

@@ -17,12 +17,16 @@ from . import __version__
 from .detect import CONVERTED_LAYOUT, detect
 from .errors import MappingError, UnsupportedModelError, UsageError
 from .families import ModelInfo, container_readers, family_named, load_family_rule_pack
+from .lifecycle import fault_point
+from .publish import check_destinations, publish, staging_folder, write_failure
 from .reader import BackgroundDigest, LoadedFile, StreamedArray, read_model_file, release_pages
-from .rules import ConversionPlan, PlanEntry, plan_conversion
+from .rules import FLOAT_DTYPES, ConversionPlan, PlanEntry, holds_parameters, plan_conversion
+from .safe_pickle import quote
 from .transform import FP16_MAX, OUTPUT_DTYPES, produce_target
 from .writer import TensorSpec, ensure_writable_dir, write_json, write_npz, write_safetensors
 
 TARGETS = {"ios": ".safetensors", "mlx": ".npz"}
+MAX_FILE_NAME = 255  # bytes in one file name on Linux, macOS and Windows file systems
 
 
 @dataclass
@@ -51,7 +55,13 @@ def read_source(source: str | Path) -> LoadedFile:
 def build_plan(info: ModelInfo) -> ConversionPlan:
     """Plan the conversion of a detected model (or, for an already converted file, check it against the plan)."""
     pack = load_family_rule_pack(info.rule_pack)
-    expected = family_named(info.family).expected_tensors(info)
+    try:
+        expected = family_named(info.family).expected_tensors(info)
+    except (TypeError, KeyError, ValueError, IndexError, AttributeError) as exc:
+        if info.kind != "converted":
+            raise
+        # the config came from the file's metadata: a shape no real model has
+        raise UnsupportedModelError(f"its rvc-convert metadata config does not describe a {info.family} ({type(exc).__name__}: {quote(str(exc), 80)}): a damaged or forged file") from None
     if info.kind != "converted":
         tensors = {k: (tuple(t.array.shape), t.source_dtype) for k, t in info.tensors.items()}
         return plan_conversion(pack, tensors, expected, info.variant)
@@ -63,6 +73,9 @@ def build_plan(info: ModelInfo) -> ConversionPlan:
     problems = [f"{k} is missing" for k in sorted(set(wanted) - set(present))]
     problems += [f"{k} is not part of {info.variant}" for k in sorted(set(present) - set(wanted))]
     problems += [f"{k} is {list(present[k][0])}, expected {list(wanted[k])}" for k in sorted(set(wanted) & set(present)) if present[k][0] != wanted[k]]
+    parameters = {rule.id for rule in pack.rules if holds_parameters(pack, rule)}
+    problems += [f"{e.target} is {present[e.target][1]}, where a float parameter belongs" for e in reference.entries
+                 if e.target in present and e.rule_id in parameters and present[e.target][1] not in FLOAT_DTYPES]
     if problems:
         raise MappingError(f"converted file does not match {info.variant}: {'; '.join(problems[:4])}{' …' if len(problems) > 4 else ''}")
     entries = [
@@ -74,7 +87,7 @@ def build_plan(info: ModelInfo) -> ConversionPlan:
 
 def default_output_dtype(plan: ConversionPlan) -> np.dtype:
     """The source's own float dtype (fp16 for exports, fp32 for training checkpoints)."""
-    floats = Counter(e.source_dtype for e in plan.entries if e.source_dtype in ("float16", "float32", "float64", "bfloat16") and not e.pinned_dtype)
+    floats = Counter(e.source_dtype for e in plan.entries if e.source_dtype in FLOAT_DTYPES and not e.pinned_dtype)
     if not floats:
         return np.dtype("float32")
     common = floats.most_common(1)[0][0]
@@ -84,7 +97,7 @@ def default_output_dtype(plan: ConversionPlan) -> np.dtype:
 def output_specs(plan: ConversionPlan, output_dtype: np.dtype) -> list[TensorSpec]:
     specs = []
     for entry in plan.entries:
-        is_float = entry.source_dtype in ("float16", "float32", "float64", "bfloat16")
+        is_float = entry.source_dtype in FLOAT_DTYPES
         dtype = np.dtype(entry.pinned_dtype) if entry.pinned_dtype else output_dtype if is_float else np.dtype(entry.source_dtype)
         specs.append(TensorSpec(entry.target, dtype, entry.target_shape))
     return specs
@@ -142,13 +155,8 @@ def convert_model(
         return result
 
     out_dir = Path(out_dir) if out_dir is not None else source.parent
-    stem = name or (source.name if source.is_dir() else source.stem)
-    if not stem or stem.startswith(".") or any(c in stem for c in "/\\\0"):
-        raise UsageError(f"output name {stem!r} is not a plain file name: it must not contain path separators or start with '.'")
-    weights_path = out_dir / f"{stem}{TARGETS[target]}"
-    config_path = out_dir / f"{stem}.json"
-    if weights_path.resolve() == source.resolve():
-        raise UsageError(f"the output {weights_path} would overwrite the input; pass -o with another folder")
+    weights_path, config_path = output_paths(source, target, out_dir, name)
+    check_destinations(source, [weights_path, config_path])
     ensure_writable_dir(out_dir)
 
     specs = output_specs(plan, output_dtype)
@@ -183,15 +191,32 @@ def convert_model(
         return array
 
     writer = write_safetensors if target == "ios" else write_npz
-    with np.errstate(over="ignore"):
-        writer(weights_path, specs, produce, metadata)
-    try:
-        write_json(config_path, sidecar_config(info))
-    except BaseException:
-        weights_path.unlink(missing_ok=True)  # a weights file without its config is a partial output
-        raise
+    # Both files are written into a staging folder and published together: a failed write leaves
+    # any previous pair untouched, a crash never leaves weights without their config.
+    with staging_folder(out_dir) as folder:
+        staged_weights, staged_config = folder / weights_path.name, folder / config_path.name
+        try:
+            with np.errstate(over="ignore"):
+                writer(staged_weights, specs, produce, metadata)
+            fault_point("write-config")
+            write_json(staged_config, sidecar_config(info))
+        except OSError as exc:
+            raise write_failure(out_dir, exc, f"{weights_path.name} / {config_path.name}") from None
+        publish([(staged_weights, weights_path), (staged_config, config_path)], out_dir, folder)
     result.weights_path, result.config_path = weights_path, config_path
     return result
+
+
+def output_paths(source: str | Path, target: str, out_dir: Path, name: str | None) -> tuple[Path, Path]:
+    """`<out_dir>/<stem>.<ext>` and `<out_dir>/<stem>.json`; the stem is `name` or the model's."""
+    source = Path(source)
+    stem = name or (source.name if source.is_dir() else source.stem)
+    if not stem or stem.startswith(".") or any(c in stem for c in "/\\\0"):
+        raise UsageError(f"output name {quote(stem, 80)} is not a plain file name: it must not contain path separators or start with '.'")
+    weights = f"{stem}{TARGETS[target]}"
+    if len(weights.encode("utf-8", "surrogateescape")) > MAX_FILE_NAME:
+        raise UsageError(f"the output name {quote(weights, 80)} is longer than a file name may be ({MAX_FILE_NAME} bytes); pass --name with a shorter stem")
+    return out_dir / weights, out_dir / f"{stem}.json"
 
 
 def _fits_fp16(name: str, block: np.ndarray) -> np.ndarray:

@@ -8,11 +8,13 @@ that claims it reads its configuration (families/<name>/). No family is named he
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from .errors import RvcConvertError, UnsupportedModelError
+from .errors import RulePackError, RvcConvertError, UnsupportedModelError
 from .families import ModelInfo, family_named, registered_families
 from .reader import LoadedFile, iter_tensors
+from .safe_pickle import quote
 
 CONVERTED_LAYOUT = "mlx"
 
@@ -49,8 +51,12 @@ def _detect(loaded: LoadedFile) -> ModelInfo:
 def _describe(root: Any) -> str:
     if isinstance(root, dict):
         keys = list(root)[:6]
-        return "{" + ", ".join(map(str, keys)) + (", …}" if len(root) > 6 else "}")
+        return "{" + ", ".join(quote(k, 40) for k in keys) + (", …}" if len(root) > 6 else "}")
     return type(root).__name__
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def _detect_converted(loaded: LoadedFile) -> ModelInfo:
@@ -58,14 +64,25 @@ def _detect_converted(loaded: LoadedFile) -> ModelInfo:
     meta = loaded.metadata
     family = family_named(meta["family"])
     try:
-        stored = json.loads(meta.get("config", "null"))
-    except json.JSONDecodeError:
+        stored = json.loads(meta.get("config", "null"), parse_constant=_not_json)
+    except (ValueError, RecursionError):
         raise UnsupportedModelError(f"{loaded.path}: its rvc-convert metadata has an unreadable config") from None
-    config = family.config_from_metadata(meta, stored, loaded.path)
     pack = meta.get("rvc_convert.rule_pack", family.name)
     if pack not in family.rule_packs:
         # A name from the file chooses among the family's registered packs only, never a path.
-        raise UnsupportedModelError(f"{loaded.path}: its metadata names the rule pack {pack!r}, which is not one of the {family.name} packs ({', '.join(family.rule_packs)})")
-    evidence = [f"rvc-convert metadata: family {family.name}, layout {meta.get('layout')}, converter {meta.get('rvc_convert.version', '?')}"]
+        raise RulePackError(
+            f"{loaded.path}: its metadata names the rule pack {quote(pack, 80)}, which is not one of the {family.name} packs ({', '.join(family.rule_packs)}): "
+            f"rule packs are chosen by name, never by path"
+        )
+    # Checked by the family (types, bounds) before anything is sized by it.
+    config = family.config_from_metadata(meta, stored, loaded.path)
+    source_sha256, source_kind = meta.get("source_sha256", ""), meta.get("source_kind", "")
+    if not re.fullmatch(r"(?:[0-9a-f]{64})?", source_sha256) or not re.fullmatch(r"[a-z0-9-]{0,40}", source_kind):
+        raise UnsupportedModelError(f"{loaded.path}: its metadata's source_sha256 {quote(source_sha256, 80)} / source_kind {quote(source_kind, 60)} are not what rvc-convert writes: a damaged or forged file")
+    evidence = [f"rvc-convert metadata: family {family.name}, layout {quote(meta.get('layout'), 20)}, converter {quote(meta.get('rvc_convert.version', '?'), 40)}"]
     tensors = dict(iter_tensors(loaded.root))
-    return ModelInfo(family.name, "converted", pack, tensors, config, evidence, source_fields={"source_sha256": meta.get("source_sha256", ""), "source_kind": meta.get("source_kind", "")})
+    info = ModelInfo(family.name, "converted", pack, tensors, config, evidence, source_fields={"source_sha256": source_sha256, "source_kind": source_kind})
+    # A family without a config check of its own must still not fail later on a forged config:
+    # what reports and planning ask of it is asked here, where any failure is the file's (exit 2).
+    info.summary(), info.variant
+    return info

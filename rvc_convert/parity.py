@@ -13,7 +13,26 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InputIOError
+from .reader import read_model_file
 from .reports import Check, ValidationReport
+
+
+class References(dict):
+    """Reference arrays by name (a dict with numpy's NpzFile `.files`)."""
+
+    @property
+    def files(self) -> list[str]:
+        return list(self)
+
+
+def load_references(path: Path) -> References:
+    """A reference .npz read like any input: through the safe reader (never blocking on a FIFO,
+    zip members inflated only to their declared size, no pickled objects), arrays by name."""
+    loaded = read_model_file(path)
+    if loaded.container != "npz":
+        raise InputIOError(f"{path}: not a reference .npz (a {loaded.container} file)")
+    return References((name, np.asarray(tensor.array)) for name, tensor in loaded.root.items())
 
 
 class ReferenceLayout(str, Enum):

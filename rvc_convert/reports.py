@@ -6,6 +6,7 @@ A leaf: it imports nothing from the engine, the families or the CLI, so all of t
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -37,6 +38,40 @@ REPORT_SCHEMAS = {
     "rvc-convert/verify/1": "verify_report.schema.json",
     "rvc-convert/infer/1": "infer_report.schema.json",
 }
+
+
+MAX_REPORTED_TEXT = 1000  # a field from a file is shown at most this long in a report
+
+
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """`value` as standard JSON data a report can always print: non-finite floats become the
+    strings "NaN", "Infinity", "-Infinity"; ints JSON readers cannot hold (beyond 64 bits) and
+    bytes become a description; text is cut to MAX_REPORTED_TEXT; tuples and sets become lists;
+    anything else its type name. Values from files (a model's `info`, `epoch`) pass through here."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if value.bit_length() <= 64 else f"<an integer of {value.bit_length()} bits>"
+    if isinstance(value, float):
+        return value if math.isfinite(value) else ("NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, str):
+        return value if len(value) <= MAX_REPORTED_TEXT else value[:MAX_REPORTED_TEXT] + f"…[{len(value) - MAX_REPORTED_TEXT} more characters]"
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    if depth >= 32:
+        return f"<a {type(value).__name__} nested too deep>"
+    if isinstance(value, dict):
+        return {str(json_safe(k, depth + 1)): json_safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v, depth + 1) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((json_safe(v, depth + 1) for v in value), key=repr)
+    return f"<{type(value).__name__}>"
+
+
+def json_text(document: Any, **options: Any) -> str:
+    """The one way reports become JSON: always standard JSON (no bare NaN/Infinity)."""
+    return json.dumps(json_safe(document), allow_nan=False, **options)
 
 
 def layerwise_tolerance(dtype: str) -> float:

@@ -28,6 +28,7 @@ from .resources import MAPPINGS_DIR, known_valid, remember_valid, schema_validat
 
 RULE_PACK_SCHEMA = "rule_pack.schema.json"
 WEIGHT_NORM_SUFFIXES = {"_g": "g", "_v": "v"}
+FLOAT_DTYPES = ("float16", "float32", "float64", "bfloat16")  # what a parameter's source storage may be
 SAFE_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: same result, ~8x faster
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}]*)|([*/])(\d+))?\}")
 
@@ -323,9 +324,18 @@ def _nearest_rules(key: str, pack: RulePack, count: int = 2) -> str:
     return ", ".join(f"{candidates[c]} ('{c}')" for c in close) or "none"
 
 
-def _summarise(problems: list[str], limit: int = 4) -> str:
+SHOWN_PROBLEMS = 4
+
+
+def holds_parameters(pack: RulePack, rule: Rule) -> bool:
+    """Whether the tensors of `rule` are float parameters (not a data table, not `dtype: keep`)."""
+    return rule.dtype != "keep" and pack.kind(rule.kind).check != "table"
+
+
+def _summarise(problems: list[str], limit: int = SHOWN_PROBLEMS, total: int | None = None) -> str:
+    total = len(problems) if total is None else total
     shown = "; ".join(problems[:limit])
-    return shown + (f"; and {len(problems) - limit} more" if len(problems) > limit else "")
+    return shown + (f"; and {total - limit} more" if total > limit else "")
 
 
 def _permuted(shape: tuple[int, ...], permute: tuple[int, ...] | None) -> tuple[int, ...]:
@@ -343,8 +353,11 @@ def plan_conversion(
     `expected` is the architecture's tensor list for the detected variant, in PyTorch layout and
     fused spelling (`….weight`, not `weight_g`/`weight_v`). None skips the expected-set check.
     """
+    # Every step is linear in the number of tensors: one pass over the names, each tried against
+    # the pack's patterns, with dict lookups (never a scan of what came before) for collisions.
     # 1. Normalise spellings through the aliases.
     normalised: dict[str, str] = {}
+    spelled_by: dict[str, str] = {}  # normalised name -> the stored key that spells it
     aliased: list[tuple[str, str, str]] = []
     for key in tensors:
         new = key
@@ -354,9 +367,10 @@ def plan_conversion(
                 new = alias.target.render(captures, alias.id, key)
                 aliased.append((key, new, alias.id))
                 break
-        if new in normalised.values():
-            other = next(k for k, v in normalised.items() if v == new)
+        other = spelled_by.get(new)
+        if other is not None:
             raise MappingError(f"{key} and {other} both spell {new}: the checkpoint mixes two spellings of one tensor")
+        spelled_by[new] = key
         normalised[key] = new
 
     # 2. Match each normalised key to exactly one rule or drop.
@@ -379,7 +393,7 @@ def plan_conversion(
                 if captures is not None:
                     matches.append((rule, captures, WEIGHT_NORM_SUFFIXES[key[-2:]]))
         if not matches:
-            unmapped.append(f"{stored_key} (nearest rules: {_nearest_rules(key, pack)})")
+            unmapped.append(stored_key)
             continue
         if len(matches) > 1:
             ids = ", ".join(m[0].id for m in matches)
@@ -398,8 +412,10 @@ def plan_conversion(
             raise MappingError(f"{stored_key} and {group['roles'][role]} both map to {target}: duplicate tensors")
         group["roles"][role] = stored_key
     if unmapped:
+        # Suggestions only for the names the message shows: difflib costs ~1 ms a name.
+        shown = [f"{key} (nearest rules: {_nearest_rules(normalised[key], pack)})" for key in unmapped[:SHOWN_PROBLEMS]]
         raise MappingError(
-            f"{len(unmapped)} source tensor(s) match no rule in {pack.path.name}: {_summarise(unmapped)}. "
+            f"{len(unmapped)} source tensor(s) match no rule in {pack.path.name}: {_summarise(shown, total=len(unmapped))}. "
             f"This is not a {pack.family} we know how to convert; if it is a new layout, add a rule to mappings/{pack.path.name}",
             finding="unmapped_tensor",
         )
@@ -407,10 +423,16 @@ def plan_conversion(
     # 3. Weight-norm groups must be complete; then check against the architecture's expected set.
     spellings: set[str] = set()
     problems: list[str] = []
+    not_float: list[str] = []
     entries: list[PlanEntry] = []
     present_fused: dict[str, str] = {}
     for target, group in groups.items():
         rule, roles = group["rule"], group["roles"]
+        # A parameter is a float; integer, bool, complex or text storage would convert to nonsense.
+        # Data tables (layer kinds whose check is `table`, e.g. the ids of a search index) and rules
+        # that declare `dtype: keep` hold what they hold.
+        if holds_parameters(pack, rule):
+            not_float += [f"{key} is {tensors[key][1]}" for key in sorted(roles.values()) if tensors[key][1] not in FLOAT_DTYPES]
         if set(roles) == {"g", "v"}:
             spellings.add("parametrizations" if any(k.endswith(".original0") for k in roles.values()) else "classic")
         elif set(roles) == {"w"}:
@@ -448,6 +470,11 @@ def plan_conversion(
                 pinned_dtype=None if rule.dtype in (None, "keep") else rule.dtype,
                 weight_norm_axis=kind.weight_norm_axis if "g" in roles else None,
             )
+        )
+    if not_float:
+        raise MappingError(
+            f"{variant}: {_summarise(not_float)}, where a float parameter belongs: the file is damaged or forged (re-export it)",
+            finding="non_float_parameter",
         )
     if expected is not None:
         for fused_key, shape in expected.items():

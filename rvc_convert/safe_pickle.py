@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import io
 import pickle
+import reprlib
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable
 
@@ -32,6 +33,9 @@ STORAGE_DTYPES: dict[str, tuple[str, str]] = {
     "CharStorage": ("i1", "int8"),
     "ByteStorage": ("u1", "uint8"),
     "BoolStorage": ("?", "bool"),
+    # Complex storages read as what they are; planning refuses them where a float parameter belongs.
+    "ComplexFloatStorage": ("<c8", "complex64"),
+    "ComplexDoubleStorage": ("<c16", "complex128"),
 }
 
 # Largest tensor rank and element count we accept: far beyond any RVC model, small enough that a
@@ -39,6 +43,33 @@ STORAGE_DTYPES: dict[str, tuple[str, str]] = {
 MAX_NDIM = 8
 MAX_ELEMENTS = 1 << 34
 MAX_PICKLE_OPERATIONS = 1_000_000
+MAX_STORAGE_KEY = 64  # torch names storage records "0", "1", ...; the key becomes a zip member name
+# The only attribute torch's pickles set (BUILD) on an OrderedDict: a state_dict's version table.
+# Any other name could shadow a method (`values`, `items`, `get`, `extend`, ...) that later code
+# or the unpickler itself calls, so it is refused.
+ORDERED_DICT_ATTRIBUTES = frozenset({"_metadata"})
+
+_QUOTE = reprlib.Repr()
+_QUOTE.maxlevel, _QUOTE.maxstring, _QUOTE.maxother, _QUOTE.maxlong = 2, 60, 60, 60
+_QUOTE.maxtuple = _QUOTE.maxlist = _QUOTE.maxdict = _QUOTE.maxset = _QUOTE.maxfrozenset = 4
+
+
+def is_plain_key(value: Any) -> bool:
+    """What a dict key or set member of a checkpoint may be: a name or a number. Hashing, comparing
+    or printing one costs at most its length; a tuple key could be a 2**40-path tree that no hash
+    or str() ever finishes (and an int of thousands of digits has no str())."""
+    kind = type(value)
+    return kind in (str, float, bool) or value is None or (kind is int and value.bit_length() <= 64)
+
+
+def quote(value: Any, limit: int = 120) -> str:
+    """A short, one-line repr of a value taken from a file: bounded in depth, width and length,
+    so quoting a hostile object (a 2**40-path tree, a 60 MB string) in a message costs nothing."""
+    try:
+        text = _QUOTE.repr(value)
+    except Exception:  # an int too long for str(), ...
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -122,7 +153,7 @@ def build_tensor(storage: StorageRef, storage_offset: Any, size: Any, stride: An
     if storage.array is None:
         raise CorruptFileError(f"storage {storage.key} has no data record: the file is truncated or malformed")
     if not isinstance(size, tuple) or not isinstance(stride, tuple) or len(size) != len(stride):
-        raise CorruptFileError(f"tensor size {size!r} / stride {stride!r} are not matching tuples: the pickle is malformed")
+        raise CorruptFileError(f"tensor size {quote(size)} / stride {quote(stride)} are not matching tuples: the pickle is malformed")
     if len(size) > MAX_NDIM:
         raise UnsafeInputError(f"tensor has {len(size)} dimensions (limit {MAX_NDIM}): refusing a hostile shape")
     offset = _check_int(storage_offset, "storage offset")
@@ -167,9 +198,19 @@ def _rebuild_parameter(data: Any, requires_grad: Any = False, backward_hooks: An
 
 def _ordered_dict(*args: Any) -> collections.OrderedDict:
     # OrderedDict() with an iterable of pairs is what pickles of state dicts call; nothing else runs.
-    if args and not isinstance(args[0], (list, tuple)):
+    if len(args) > 1 or args and not isinstance(args[0], (list, tuple)):
         raise CorruptFileError("OrderedDict rebuilt from a non-list argument: the pickle is malformed")
-    return collections.OrderedDict(*args)
+    pairs = args[0] if args else ()
+    for pair in pairs:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise CorruptFileError("OrderedDict rebuilt from something that is not a list of pairs: the pickle is malformed")
+        _check_key(pair[0], "dict key")
+    return collections.OrderedDict(pairs)
+
+
+def _check_key(value: Any, what: str) -> None:
+    if not is_plain_key(value):
+        raise UnsafeInputError(f"a {what} of type {type(value).__name__} ({quote(value, 60)}): checkpoints key their dicts by name or number; refusing a hostile structure")
 
 
 # The complete allowlist: (module, name) -> what it becomes here. Anything else is refused.
@@ -239,26 +280,72 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the Python implementation, so 
         return run
 
     def load_build(self) -> None:
-        # BUILD sets attributes on the object below it. Allow it only where that is inert: an
-        # OrderedDict (state_dict `_metadata`) or a stand-in; never on our own functions or types.
+        # BUILD sets attributes on the object below it. Allow it only where that is inert: a
+        # stand-in (whose __setstate__ keeps the state aside), or an OrderedDict given exactly
+        # torch's `_metadata`; never on our own functions or types, never an attribute that could
+        # shadow a method of the dict.
         target = self.stack[-2] if len(self.stack) >= 2 else None
-        if not isinstance(target, (collections.OrderedDict, InertObject)):
+        state = self.stack[-1] if self.stack else None
+        if isinstance(target, InertObject):
+            super().load_build()
+            return
+        if not isinstance(target, collections.OrderedDict):
             raise UnsafeInputError(
                 f"{self._source}: the pickle sets attributes (BUILD) on a {type(target).__name__}: refusing a hostile structure"
+            )
+        if not isinstance(state, dict) or not all(type(k) is str and k in ORDERED_DICT_ATTRIBUTES for k in dict.keys(state)):
+            names = ", ".join(quote(k, 40) for k in list(dict.keys(state))[:4]) if isinstance(state, dict) else f"a {type(state).__name__}"
+            raise UnsafeInputError(
+                f"{self._source}: the pickle sets attributes ({names}) on an OrderedDict, where torch only ever sets "
+                f"{', '.join(sorted(ORDERED_DICT_ATTRIBUTES))}: an attribute could shadow a dict method; refusing a hostile structure"
             )
         super().load_build()
 
     dispatch[pickle.BUILD[0]] = load_build
 
+    # Every opcode that hashes a value (dict keys, set members) checks it first: hashing a tuple
+    # tree runs in C, out of reach of the operation count. After a MARK, self.stack holds just the
+    # marked items (key, value, key, value, ... or the set members).
+    def load_setitem(self) -> None:
+        if len(self.stack) >= 2:
+            _check_key(self.stack[-2], "dict key")
+        super().load_setitem()
+
+    def load_setitems(self) -> None:
+        for key in self.stack[0::2]:
+            _check_key(key, "dict key")
+        super().load_setitems()
+
+    def load_dict(self) -> None:
+        for key in self.stack[0::2]:
+            _check_key(key, "dict key")
+        super().load_dict()
+
+    def load_additems(self) -> None:
+        for item in self.stack:
+            _check_key(item, "set member")
+        super().load_additems()
+
+    def load_frozenset(self) -> None:
+        for item in self.stack:
+            _check_key(item, "set member")
+        super().load_frozenset()
+
+    dispatch[pickle.SETITEM[0]] = load_setitem
+    dispatch[pickle.SETITEMS[0]] = load_setitems
+    dispatch[pickle.DICT[0]] = load_dict
+    dispatch[pickle.ADDITEMS[0]] = load_additems
+    dispatch[pickle.FROZENSET[0]] = load_frozenset
+
     def persistent_load(self, pid: Any) -> StorageRef:
         # ('storage', StorageType, key, location, numel[, view_metadata])
         if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
-            raise CorruptFileError(f"{self._source}: unknown persistent id {str(pid)[:80]!r}: not a torch storage reference")
+            raise CorruptFileError(f"{self._source}: unknown persistent id {quote(pid)}: not a torch storage reference")
         storage_type, key, numel = pid[1], pid[2], pid[4]
         if not isinstance(storage_type, StorageType):
             raise CorruptFileError(f"{self._source}: storage reference without a storage type: the pickle is malformed")
-        if not isinstance(key, str) or type(numel) is not int or numel < 0:
-            raise CorruptFileError(f"{self._source}: storage reference {key!r} has an invalid element count {numel!r}")
+        if not isinstance(key, str) or not 0 < len(key) <= MAX_STORAGE_KEY or type(numel) is not int or numel < 0:
+            raise CorruptFileError(f"{self._source}: storage reference {quote(key)} has an invalid key or element count {quote(numel)}")
         if numel > MAX_ELEMENTS:
             raise UnsafeInputError(f"{self._source}: storage {key} declares {numel} elements (limit {MAX_ELEMENTS}): refusing an allocation bomb")
         ref = self.storages.get(key)

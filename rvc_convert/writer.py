@@ -32,6 +32,7 @@ SAFETENSORS_CODES = {
     np.dtype("bool"): "BOOL",
 }
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+TEMP_NAME_PREFIX = 64
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,9 @@ Produce = Callable[[TensorSpec], Produced]
 def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a temp path beside `path`; rename it into place only if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    # The temp name starts with (at most 64 characters of) the final one: a 247-character output
+    # name is legal, `.<name>.<random>.partial` beside it would not be.
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name[:TEMP_NAME_PREFIX]}.", suffix=".partial", dir=path.parent)
     os.close(handle)
     temp = Path(temp_name)
     try:
@@ -137,7 +140,8 @@ def write_npz(path: Path, specs: list[TensorSpec], produce: Produce, metadata: d
 def write_json(path: Path, value: Any) -> None:
     with atomic_output(path) as temp:
         # Config lists stay on one line, as the apps' existing <model>.json files are.
-        text = json.dumps(value, indent=2, sort_keys=True) if isinstance(value, dict) else json.dumps(value)
+        # Standard JSON only: a NaN here is a bug upstream (configs are checked finite), never a file.
+        text = json.dumps(value, indent=2, sort_keys=True, allow_nan=False) if isinstance(value, dict) else json.dumps(value, allow_nan=False)
         temp.write_text(text + "\n", encoding="utf-8")
 
 

@@ -14,9 +14,10 @@ except ImportError:  # the runtime extra is not installed; runtime tests skip th
     pass
 
 _TESTS = Path(__file__).resolve().parent
-# `from golden import golden_path` (tests/golden.py) and the fixture generators in fixtures/
-# (`import make_variants`, `import hostile`) work from any test module.
-for _folder in (_TESTS, _TESTS.parent / "fixtures"):
+# `from golden import golden_path` (tests/golden.py), the fixture generators in fixtures/
+# (`import make_variants`, `import hostile`) and the torch references proven against the golden
+# files (benchmarks/torch_reference.py) work from any test module.
+for _folder in (_TESTS, _TESTS.parent / "fixtures", _TESTS.parent / "benchmarks"):
     if str(_folder) not in sys.path:
         sys.path.insert(0, str(_folder))
 

@@ -26,8 +26,12 @@ SELECTED = [
     "zip-os_system", "legacy-inst_os_system", "zip-stack_global_os_system", "hf-folder-payload", "npz-object-array-payload",
     "zip-args-huge-size-zero-stride", "zip-path-dotdot", "zip-bomb-storage-2p40", "zip-structure-cycle", "legacy-structure-cycle",
     _TRUNCATED[len(_TRUNCATED) // 2], "corrupt-zip-byteorder-crc", "not-model-html", "not-model-empty", "container-safetensors",
+    # issue 10
+    "fifo-as-model", "hf-fifo-config.json", "char-device-dev-null", "hf-link-weights-out", "hf-link-config-out",
+    "zip-build-shadow-values-laughs", "zip-bomb-bz2-record", "zip-bomb-deflate-data-pkl-past-declared",
+    "zip-pickle-tuple-key-laughs", "safetensors-duplicate-name", "npz-structured-dtype",
 ]
-EXIT_FOR = {hostile.UNSAFE: 3, hostile.CORRUPT: 5, hostile.UNSUPPORTED: 2, hostile.READABLE: 2}
+EXIT_FOR = {hostile.UNSAFE: 3, hostile.CORRUPT: 5, hostile.UNSUPPORTED: 2, hostile.READABLE: 2, hostile.IO: 5}
 CLI_TIMEOUT_S = 20
 
 
@@ -53,3 +57,16 @@ def test_cli_refuses_hostile_file(name, tmp_path):
     assert len(stderr_lines) == 1, f"{name}: stderr is not one line: {proc.stderr[-800:]}"
     assert not out.exists() or not any(out.iterdir()), f"{name}: wrote {sorted(p.name for p in out.iterdir())}"
     assert not marker.exists(), f"{name}: a payload ran"
+    assert hostile.SECRET[:12] not in proc.stderr + proc.stdout, f"{name}: quoted a file outside the input"
+
+
+@pytest.mark.parametrize("command", [["inspect"], ["validate"], ["convert", "--no-validate"]])
+@pytest.mark.parametrize("name", ["hf-link-weights-out", "hf-link-config-out", "hf-link-chain-out"])
+def test_links_out_of_a_folder_are_never_followed(name, command, tmp_path):
+    """A Hugging Face folder whose member links to a file outside it: exit 3 from every command,
+    with --json too, and not one byte of the linked file in the output."""
+    path = hostile.build_case(_ALL[name], tmp_path / "corpus", tmp_path / "MARKER")
+    proc = _cli([command[0], str(path), *command[1:], "--json"], tmp_path)
+    assert proc.returncode == 3, proc.stderr[-500:]
+    assert hostile.SECRET[:12] not in proc.stdout + proc.stderr
+    assert '"exit_code": 3' in proc.stdout

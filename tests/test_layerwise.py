@@ -10,6 +10,7 @@ wrong on both sides. Conversion with --dtype fp32; relative error <= 1e-5.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -222,3 +223,32 @@ def test_layerwise_check_catches_a_wrong_layout(converted):
     for weight, should_pass in ((good, True), (flipped, False)):
         got = np.array(mx.conv_transpose1d(mx.array(x.transpose(0, 2, 1)), mx.array(weight), stride=rate, padding=padding))
         assert (rel_error(got, expected) <= REL_TOL) == should_pass
+
+
+def test_a_damaged_layer_fails_convert_and_publishes_nothing(tmp_path, monkeypatch, capsys):
+    """`convert` runs layerwise_check on every default conversion: a converter bug that flips one
+    transposed conv's taps (shapes and values still plausible, so only the layer-wise proof can
+    see it) makes convert exit 1 naming that layer, and the previous outputs stay exactly as they
+    were, with no staging folder left."""
+    from rvc_convert import cli
+    from rvc_convert import convert as engine
+
+    source = golden_path(MODELS["v2-48k-f0-tiny"])
+    out = tmp_path / "out"
+    assert cli.main(["convert", str(source), "-o", str(out), "--name", "voice"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+
+    real = engine.produce_target
+
+    def damaged(entry, arrays, dtype=None):
+        array, peak = real(entry, arrays, dtype)
+        return (np.ascontiguousarray(array[:, ::-1, :]) if entry.target == "dec.up_1.weight" else array), peak
+
+    monkeypatch.setattr(engine, "produce_target", damaged)
+    code = cli.main(["convert", str(source), "-o", str(out), "--name", "voice", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1
+    failed = [c for c in report["validation"]["checks"] if c["status"] == "fail"]
+    assert [c["name"] for c in failed] == ["layerwise"] and "dec.up_1.weight" in failed[0]["detail"]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the previous pair, untouched; nothing staged

@@ -1,9 +1,10 @@
 """HuBERT / ContentVec: rule packs, expected tensors, and the MLX runtime against upstream.
 
 Parity: the golden tiny model (fairseq `.pt` and HF folder) against transformers' outputs in
-hubert_refs.npz; the full-size base layout (fixtures/make_aux.py, random weights) against an
-independent PyTorch forward. Weights reach the runtime through the engine's planner with our
-rule packs (in memory), and end to end through `convert_model` where the engine supports HuBERT.
+hubert_refs.npz; the full-size base layout (fixtures/make_aux.py, random weights) against the
+PyTorch forward of benchmarks/torch_reference.py, itself proven against the golden features.
+Weights reach the runtime through the engine's planner with our rule packs (in memory), and end to
+end through `convert_model`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 
 import make_aux
 from golden import golden_path
+from torch_reference import TorchHubert
 from mlx.utils import tree_flatten
 from rvc_convert.families.hubert.config import (
     HUBERT_RULE_PACKS,
@@ -29,7 +31,7 @@ from rvc_convert.families.hubert.config import (
     hubert_source_tensors,
     parse_conv_feature_layers,
 )
-from rvc_convert.errors import MappingError, RvcConvertError, UnsupportedModelError
+from rvc_convert.errors import MappingError, RvcConvertError
 from rvc_convert.reader import read_model_file
 from rvc_convert.rules import load_rule_pack, plan_conversion
 from rvc_convert.transform import materialise
@@ -294,12 +296,7 @@ def test_runtime_loading_is_strict(refs):
 def test_converted_file_loads_and_matches_upstream(relpath, target, tmp_path, refs):
     from rvc_convert.convert import convert_model
 
-    try:
-        result = convert_model(golden_path(relpath), target=target, out_dir=tmp_path)
-    except RvcConvertError as error:
-        if isinstance(error, UnsupportedModelError) and "not a model family" in str(error):  # detection predates this family
-            pytest.skip(f"the converter does not handle HuBERT files yet: {error}")
-        raise
+    result = convert_model(golden_path(relpath), target=target, out_dir=tmp_path)
     assert result.weights_path.suffix == (".safetensors" if target == "ios" else ".npz")
     model = HuBERT.from_file(result.weights_path)
     assert model.config["architecture"] == "hubert"
@@ -312,11 +309,15 @@ def test_converted_file_loads_and_matches_upstream(relpath, target, tmp_path, re
 
 @pytest.fixture(scope="module")
 def hubert_base(tmp_path_factory):
+    """A full-size fairseq hubert_base.pt (random weights) and the torch reference read from the
+    same file: benchmarks/torch_reference.py's TorchHubert, which tests/test_torch_reference.py
+    proves against upstream's golden features (never make_aux's own model, written beside it)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.nn.utils.weight_norm: the fairseq spelling
         model = make_aux.build_hubert(seed=0)
         path = make_aux.save_hubert_fairseq(tmp_path_factory.mktemp("hubert_base") / "hubert_base.pt", model)
-    return path, make_aux.fp16_exact(model)
+    del model
+    return path, TorchHubert(path)
 
 
 def test_real_hubert_base_satisfies_expected_tensors(hubert_base):
@@ -338,8 +339,9 @@ def test_real_hubert_base_runs_in_the_runtime(hubert_base, kernel_path):
     model = runtime_model(config, converted_arrays(plan, arrays))
     audio = np.random.default_rng(0).standard_normal(3200).astype(np.float32) * 0.1  # 0.2 s: 9 frames
     out = model.run(audio)
-    reference = torch_model.reference(torch.from_numpy(audio)[None])
+    reference = torch_model.run(audio)
+    v1 = torch_model.extract_features(audio, "v1")
     assert out.hidden_states[-1].shape == (1, 9, 768)
     assert rel_error(out.conv_features, reference["conv_features"].numpy()) < PARITY
-    assert rel_error(out.hidden_states[-1], reference["v2"].numpy()) < PARITY
-    assert rel_error(model.final_proj(out.hidden_states[9]), reference["v1"].numpy()) < PARITY
+    assert rel_error(out.hidden_states[-1], reference["hidden_states"][-1].numpy()) < PARITY
+    assert rel_error(model.final_proj(out.hidden_states[9]), v1.numpy()) < PARITY

@@ -1,10 +1,11 @@
 """Building (or updating) a bundle: hash every source, decide reuse or a job per asset, run the jobs,
 turn outcomes into manifest entries, and commit the folder atomically (transaction.py).
 
-Every asset's source is hashed first (a folder: the hash of its `sha256  relpath` listing). An
+Every asset's source is hashed first (a folder: of the `sha256  name` listing of the files read from it). An
 asset is reused, not even re-read, when the previous manifest lists it under the same name and
-role with the same source sha256, converter version, target and dtype flag, its rule pack still
-hashes to the recorded rules hash, and its files in the folder still have their recorded sha256.
+role with the same source sha256, output-format revision (rvc_convert.OUTPUT_FORMAT_REVISION, not
+the version string), target and dtype flag, its rule pack (with the layout table) still hashes to
+the recorded rules hash, and its files in the folder still have their recorded sha256.
 Everything else becomes a job, keyed by (source sha256, target, dtype) so a source used twice is
 converted once. A failing asset is reported with its exit class and left out of the manifest; the
 others still build. Files are named `<name>.<first 12 hex of their sha256>.<ext>`: a file's name
@@ -13,15 +14,16 @@ changes exactly when its bytes do, which is what makes the update atomic without
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .. import __version__
-from ..errors import EXIT_UNSUPPORTED, InputIOError
+from ..errors import EXIT_UNSUPPORTED, InputIOError, RvcConvertError
 from ..families import family_named
 from ..file_hashes import rehash_all, remember
 from ..writer import ensure_writable_dir
@@ -53,6 +55,9 @@ def plan_asset(asset: AssetSpec, spec: BundleSpec, previous: dict[str, Any] | No
             digest = source_sha256(path)
         except OSError as exc:
             plan.error = Failure("io", f"{path} ({asset.where}): cannot read ({exc.strerror or exc})", InputIOError.exit_code)
+            return plan
+        except RvcConvertError as exc:  # not a regular file, a link out of a model folder
+            plan.error = Failure.of(exc)
             return plan
         if what == "source":
             plan.digest = digest
@@ -200,6 +205,16 @@ def _exit_code(outcomes: list[AssetOutcome]) -> int:
     return failed[0].error.exit_code if failed else 0
 
 
+@contextlib.contextmanager
+def _staging_removed(staging: Path) -> Iterator[None]:
+    """The job staging folder goes however the run ends (SIGTERM and Ctrl-C included); what a
+    killed run leaves, the next run's recovery removes."""
+    try:
+        yield
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def build_bundle(
     spec: BundleSpec, out_dir: str | Path, jobs: int | None = None, force: bool = False, on_event: EventSink | None = None, paranoid: bool = False
 ) -> dict[str, Any]:
@@ -218,7 +233,7 @@ def _build_bundle(spec: BundleSpec, out_dir: str | Path, jobs: int | None, force
     sink: EventSink = on_event or (lambda event: None)
     ensure_writable_dir(out_dir)
     warnings: list[str] = []
-    with folder_lock(out_dir):
+    with folder_lock(out_dir), _staging_removed(out_dir / STAGING_DIR):
         removed = recover_interrupted_run(out_dir, warnings)
         previous = previous_manifest(out_dir, warnings)
         plans = [plan_asset(asset, spec, previous, out_dir, force) for asset in spec.assets]
@@ -260,7 +275,6 @@ def _build_bundle(spec: BundleSpec, out_dir: str | Path, jobs: int | None, force
             for record in entry["files"].values():
                 if record["path"] in placed:
                     remember(out_dir / record["path"], record["sha256"])
-        shutil.rmtree(out_dir / STAGING_DIR, ignore_errors=True)
     code = _exit_code(outcomes)
     counts = {status: sum(o.status == status for o in outcomes) for status in ("built", "reused", "failed")}
     return {

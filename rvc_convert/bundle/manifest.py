@@ -11,9 +11,10 @@ from typing import Any, Iterator
 
 import jsonschema
 
-from .. import __version__
+from .. import OUTPUT_FORMAT_REVISION, __version__
 from ..convert import TARGETS
 from ..errors import CorruptFileError, InputIOError, RvcConvertError
+from ..reader import read_text_file
 from ..reports import ValidationReport
 from ..resources import schema_validator
 from .roles import listed_role, shared_roles
@@ -71,7 +72,7 @@ def build_manifest(target: str, dtype: str | None, entries: list[dict[str, Any]]
     manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "format_version": MANIFEST_FORMAT_VERSION,
-        "converter": {"name": "rvc-convert", "version": __version__},
+        "converter": {"name": "rvc-convert", "version": __version__, "output_format_revision": OUTPUT_FORMAT_REVISION},
         "target": target,
         "container": TARGETS[target].lstrip("."),
         "dtype": dtype,
@@ -87,14 +88,17 @@ def manifest_text(manifest: dict[str, Any]) -> str:
     return json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+MAX_MANIFEST_BYTES = 64 << 20  # thousands of voices fit in a few MB
+
+
 def read_manifest(out_dir: Path) -> dict[str, Any]:
     """The folder's manifest, schema-checked. InputIOError when there is none, CorruptFileError when it is not one."""
     path = Path(out_dir) / MANIFEST_NAME
+    if not path.exists():
+        raise InputIOError(f"{path}: no such file: {out_dir} is not a bundle (build one with `rvc-convert bundle`)")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputIOError(f"{path}: no such file: {out_dir} is not a bundle (build one with `rvc-convert bundle`)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        manifest = json.loads(read_text_file(path, MAX_MANIFEST_BYTES, "bundle manifest"))
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise CorruptFileError(f"{path}: not readable JSON ({exc})") from None
     try:
         check_manifest(manifest)

@@ -10,19 +10,22 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .. import OUTPUT_FORMAT_REVISION
 from ..errors import RvcConvertError
 from ..families import load_family_rule_pack
 from ..file_hashes import sha256_of
+from ..reader import hf_folder_members
 from .manifest import manifest_assets
 from .records import AssetSpec
 
 
 def source_sha256(path: Path) -> str:
-    """sha256 of a file; of a folder (a Hugging Face model), of its `sha256  relpath` listing, so any file changing counts."""
+    """sha256 of a file; of a folder (a Hugging Face model), of the `sha256  name` listing of the
+    files the reader takes from it (weights and configs, checked as the reader checks them: no
+    link out of the folder, no FIFO), so any of them changing counts and nothing else is read."""
     if path.is_dir():
-        files = sorted((p for p in path.rglob("*") if p.is_file()), key=lambda p: p.relative_to(path).as_posix())
-        listing = "".join(f"{sha256_of(p)}  {p.relative_to(path).as_posix()}\n" for p in files)
+        members = sorted((name, member) for name, member in hf_folder_members(path).items() if member is not None)
+        listing = "".join(f"{sha256_of(member)}  {name}\n" for name, member in members)
         return hashlib.sha256(listing.encode("utf-8")).hexdigest()
     return sha256_of(path)
 
@@ -47,7 +50,10 @@ def reusable_entry(
     """The previous manifest's entry for this asset when nothing that shapes its files changed and they
     are intact: the source, the `index:` file (present in both, the same sha256, or absent in both)
     and the rule packs both were converted with."""
-    if previous is None or previous["converter"]["version"] != __version__ or previous["target"] != target or previous["dtype"] != dtype:
+    # Keyed on what shapes the bytes, not the version string: the output-format revision (bumped by
+    # tests/test_output_hashes.py whenever a conversion's bytes change) and, below, the rule packs'
+    # hashes (of each pack and the layout table together).
+    if previous is None or previous["converter"].get("output_format_revision") != OUTPUT_FORMAT_REVISION or previous["target"] != target or previous["dtype"] != dtype:
         return None
     entry = next((e for e in manifest_assets(previous) if e["role"] == asset.role and e["name"] == asset.name), None)
     if entry is None or entry["source"]["sha256"] != digest:

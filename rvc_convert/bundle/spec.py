@@ -19,6 +19,7 @@ import yaml
 
 from ..errors import InputIOError, UsageError
 from ..families import BundleRole
+from ..reader import read_text_file
 from ..resources import schema_validator
 from .records import AssetSpec, BundleSpec
 from .roles import listed_role, shared_roles
@@ -144,16 +145,16 @@ def _compose_spec(text: str, origin: str) -> tuple[Any, yaml.Node]:
     return data, node
 
 
+MAX_SPEC_BYTES = 1 << 20  # a bundle spec is a few KB
+
+
 def load_spec(path: str | Path) -> BundleSpec:
     """Read and check bundle.yaml. Raises BundleSpecError listing every problem with its line and field."""
     path = Path(path)
     origin = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputIOError(f"{path}: no such bundle spec") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputIOError(f"{path}: cannot read the bundle spec ({getattr(exc, 'strerror', None) or exc})") from None
+    if not path.exists():
+        raise InputIOError(f"{path}: no such bundle spec")
+    text = read_text_file(path, MAX_SPEC_BYTES, "bundle spec")
     data, root = _compose_spec(text, origin)
     problems = _duplicate_keys(root, []) + _schema_problems(data, root, schema_validator(SPEC_SCHEMA))
     _raise_problems(origin, problems)

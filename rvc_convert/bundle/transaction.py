@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import InputIOError, RvcConvertError
+from ..reader import read_text_file
 from ..writer import atomic_output
 from .manifest import MANIFEST_NAME, manifest_file_names, manifest_text, read_manifest
 from .records import Placement
@@ -128,7 +129,7 @@ def recover_interrupted_run(out_dir: Path, warnings: list[str]) -> list[str]:
     journal = out_dir / JOURNAL_NAME
     if journal.exists():
         try:
-            candidates = safe_names(json.loads(journal.read_text(encoding="utf-8")).get("files"))
+            candidates = safe_names(json.loads(read_text_file(journal, 1 << 20, "bundle journal")).get("files"))
             current = manifest_file_names(read_manifest(out_dir)) if (out_dir / MANIFEST_NAME).exists() else set()
             removed = _remove_unreferenced(out_dir, candidates, current)
         except (RvcConvertError, ValueError, AttributeError, OSError) as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EXIT_VALIDATION_FAILED, InputIOError, RvcConvertError
-from ..reader import file_sha256
+from ..reader import file_sha256, read_text_file
 from .manifest import MANIFEST_NAME, manifest_assets, manifest_files, read_manifest
 from .roles import listed_role, shared_roles
 from .transaction import JOURNAL_NAME, STAGING_DIR, is_temp_file, safe_names
@@ -42,7 +42,7 @@ def _pending_files(out_dir: Path, referenced: set[str]) -> set[str]:
     if not journal.exists():
         return set()
     try:
-        names = safe_names(json.loads(journal.read_text(encoding="utf-8")).get("files"))
+        names = safe_names(json.loads(read_text_file(journal, 1 << 20, "bundle journal")).get("files"))
     except (ValueError, AttributeError, OSError):
         return set()
     return {n for n in names - referenced if (out_dir / n).exists()}

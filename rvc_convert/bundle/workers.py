@@ -8,6 +8,8 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -31,8 +33,36 @@ EventSink = Callable[[Event], None]
 _worker_events: Any = None  # the event queue in a worker process
 
 
-def _init_worker(events: Any) -> None:
+PARENT_POLL_S = 0.5
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker must not outlive the bundle run that spawned it, whatever killed the run (kill -9
+    included): on Linux the kernel sends it SIGKILL when its parent dies (PR_SET_PDEATHSIG); everywhere a
+    watchdog thread exits it once it has been re-parented. Checked once more after arming, in case
+    the parent died before."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(PARENT_POLL_S)
+
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def _init_worker(events: Any, parent: int) -> None:
     global _worker_events
+    _exit_with_parent(parent)
     _worker_events = events
     events.put(("worker", os.getpid()))  # so the parent can stop exactly its own workers
 
@@ -145,7 +175,7 @@ def run_jobs(jobs: list[Job], workers: int, on_event: EventSink, names: dict[str
                 job_id, phase, fraction = payload
                 on_event({"event": "phase", "names": names[job_id], "phase": phase, "fraction": fraction})
 
-    with _worker_environment(), ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context, initializer=_init_worker, initargs=(events,)) as pool:
+    with _worker_environment(), ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context, initializer=_init_worker, initargs=(events, os.getpid())) as pool:
         futures = {pool.submit(_run_job_in_worker, job): job for job in jobs}  # workers are spawned here
         pending, finished = set(futures), 0
         try:

@@ -14,6 +14,7 @@ import typer
 from ..bundle.roles import shared_roles
 from ..errors import UsageError
 from .app import CommandExit, Dtype, Target, app, emit_json
+from .display import say
 
 
 def _bundle_help() -> str:
@@ -40,7 +41,7 @@ bundle.yaml (schemas/bundle.schema.json; paths relative to the file):
     - models/choir/*.pth       # a glob: one voice per file
 
 Files are named <name>.<sha256 prefix>.<ext>; the app finds them through manifest.json. A rerun
-converts only what changed (source, rules, converter version, target, dtype, name) or --force;
+converts only what changed (source, rules, output format revision, target, dtype, name) or --force;
 unchanged assets are reused after their files' hashes are checked. Every new voice (all of them
 when a shared model changed) is run through a short chain (a 1 s test vowel) with the bundle's own
 shared models and its index; a voice whose models do not fit together (a v1 voice and a content
@@ -58,7 +59,7 @@ class ProgressLines:
 
     def __call__(self, event: dict[str, Any]) -> None:
         if event["event"] == "finished":
-            typer.echo(f"{event['status']:<7} {event['name']}" + (f"  {event['detail']}" if event["detail"] else ""))
+            say(f"{event['status']:<7} {event['name']}" + (f"  {event['detail']}" if event["detail"] else ""))
 
     def close(self) -> None:
         pass
@@ -130,16 +131,16 @@ def _progress_display(as_json: bool) -> Any:
 def _print_bundle_summary(report: dict[str, Any]) -> None:
     counts = report["counts"]
     manifest = report["manifest"]
-    typer.echo(f"\n{manifest['path']}: {manifest['assets']} asset(s), {'written' if manifest['written'] else 'unchanged'}")
-    typer.echo(f"{counts['built']} built, {counts['reused']} reused, {counts['failed']} failed")
+    say(f"\n{manifest['path']}: {manifest['assets']} asset(s), {'written' if manifest['written'] else 'unchanged'}")
+    say(f"{counts['built']} built, {counts['reused']} reused, {counts['failed']} failed")
     for asset in report["assets"]:
         if asset["status"] == "failed":
             error = asset["error"]
-            typer.echo(f"  FAILED  {asset['name']} ({asset['role']}, {asset['source']}): exit {error['exit_code']} ({error['meaning']}): {error['message']}")
+            say(f"  FAILED  {asset['name']} ({asset['role']}, {asset['source']}): exit {error['exit_code']} ({error['meaning']}): {error['message']}")
     for name in report["removed"]:
-        typer.echo(f"  removed {name}")
+        say(f"  removed {name}")
     for warning in report["warnings"]:
-        typer.echo(f"  warning {warning}")
+        say(f"  warning {warning}")
 
 
 def bundle_command(

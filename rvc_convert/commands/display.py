@@ -7,6 +7,8 @@ from typing import Any
 from ..families import family_named
 from .output import echo
 
+say = echo  # commands print text through output.echo, which escapes what came from a file
+
 
 def megabytes(count: int) -> str:
     return f"{count / 1e6:.1f} MB"

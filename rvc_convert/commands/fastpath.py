@@ -59,13 +59,13 @@ def run_convert(model: Path, target: str, output: Path | None, dtype: str | None
     from .display import megabytes, print_checks, print_plan_summary
 
     report = None
-    if validate and not dry_run:
+    if dry_run:
+        result = convert_model(model, target, output, dtype, name, dry_run)
+    else:
         from ..staging import convert_and_publish
 
-        staged = convert_and_publish(model, target, output, dtype, name)
+        staged = convert_and_publish(model, target, output, dtype, name, check=validate)
         result, report = staged.result, staged.report
-    else:
-        result = convert_model(model, target, output, dtype, name, dry_run)
     plan = describe_plan(result)
     outputs = [str(p) for p in (result.weights_path, result.config_path) if p]
     if as_json:

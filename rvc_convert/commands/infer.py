@@ -22,6 +22,7 @@ from ..bundle.manifest import MANIFEST_NAME
 from ..bundle.roles import shared_roles
 from ..errors import InputIOError, UsageError
 from .app import app, emit_json
+from .display import say
 
 SCHEMA = "rvc-convert/infer/1"
 
@@ -309,29 +310,29 @@ def _print_report(report: dict[str, Any]) -> None:
 
     v, i, o = report["voice"], report["input"], report["output"]
     made = [f"{slot} {part['path']}{' (converted on the fly)' if part['converted_on_the_fly'] else ''}" for slot, part in report["models"].items()]
-    typer.echo(f"voice: {v['version']}, {v['sample_rate'] / 1000:g} kHz, {'pitch-guided' if v['f0'] else 'no pitch guidance'}, {v['speakers']} speaker(s)")
-    typer.echo("models: " + "; ".join(made))
-    typer.echo(f"input: {i['path']}, {i['seconds']:.2f} s ({i['sample_rate'] / 1000:g} kHz, {i['channels']} channel(s))")
-    typer.echo(f"output: {o['path']}, {o['seconds']:.2f} s at {o['sample_rate'] / 1000:g} kHz, {'32-bit float' if o['format'] == 'float32' else '16-bit PCM'}")
+    say(f"voice: {v['version']}, {v['sample_rate'] / 1000:g} kHz, {'pitch-guided' if v['f0'] else 'no pitch guidance'}, {v['speakers']} speaker(s)")
+    say("models: " + "; ".join(made))
+    say(f"input: {i['path']}, {i['seconds']:.2f} s ({i['sample_rate'] / 1000:g} kHz, {i['channels']} channel(s))")
+    say(f"output: {o['path']}, {o['seconds']:.2f} s at {o['sample_rate'] / 1000:g} kHz, {'32-bit float' if o['format'] == 'float32' else '16-bit PCM'}")
     f0 = report["f0"]
     if f0 and f0["input_hz"]:
         key = report["parameters"]["key"]
-        typer.echo(
+        say(
             f"f0: voiced {100 * f0['voiced_fraction']:.0f} % of {f0['frames']} frames, {f0['input_hz']['min']:.0f}-{f0['input_hz']['max']:.0f} Hz "
             f"(median {f0['input_hz']['median']:.0f}); key {key:+g} -> {f0['output_hz']['min']:.0f}-{f0['output_hz']['max']:.0f} Hz"
         )
     elif f0:
-        typer.echo("f0: no voiced frame found")
+        say("f0: no voiced frame found")
     t = report["timings"]
     stages = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in t["stages_s"].items() if seconds >= 0.005)
-    typer.echo(f"{report['chunks']} chunk(s); models loaded in {t['load_s']:.1f} s; converted in {t['convert_s']:.1f} s (real-time factor {report['real_time_factor']:.2f}): {stages}")
+    say(f"{report['chunks']} chunk(s); models loaded in {t['load_s']:.1f} s; converted in {t['convert_s']:.1f} s (real-time factor {report['real_time_factor']:.2f}): {stages}")
     if report["reference"]:
         r = report["reference"]
         lengths = "" if r["samples_ours"] == r["samples_reference"] else f" (over the first {r['samples']} samples: ours {r['samples_ours']}, upstream {r['samples_reference']})"
         snr = "identical" if r["snr_db"] is None else f"SNR {r['snr_db']:.1f} dB"
-        typer.echo(f"vs {r['path']}: {snr}, spectrogram correlation {format_correlation(r['spectrogram_correlation'])}, max |diff| {r['max_abs']:.2g}{lengths}")
+        say(f"vs {r['path']}: {snr}, spectrogram correlation {format_correlation(r['spectrogram_correlation'])}, max |diff| {r['max_abs']:.2g}{lengths}")
     if report["plot"]:
-        typer.echo(f"plot: {report['plot']}")
+        say(f"plot: {report['plot']}")
 
 
 def _with_shared_role_options(command: Any) -> Any:

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import EXIT_VALIDATION_FAILED, InputIOError
 from .app import CommandExit, app, emit_json
-from .display import print_checks, print_parity
+from .display import print_checks, print_parity, say
 
 
 @app.command("validate")
@@ -31,9 +31,9 @@ def validate_command(
     if as_json:
         emit_json(report.to_dict())
     else:
-        typer.echo(f"{model}  ({report.family} {report.variant}, {report.kind})")
+        say(f"{model}  ({report.family} {report.variant}, {report.kind})")
         print_checks(report)
         print_parity(report.parity)
-        typer.echo(f"\n  {'PASS' if report.ok else 'FAIL'} in {report.seconds:.1f} s")
+        say(f"\n  {'PASS' if report.ok else 'FAIL'} in {report.seconds:.1f} s")
     if not report.ok:
         raise CommandExit(report.exit_code or EXIT_VALIDATION_FAILED)

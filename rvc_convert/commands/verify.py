@@ -8,6 +8,7 @@ import typer
 
 from ..errors import EXIT_CODES
 from .app import CommandExit, app, emit_json
+from .display import say
 
 VERIFY_HELP = """Re-hash every file BUNDLE/manifest.json lists and report missing, modified and extra files
 (files the manifest does not list; rvc-convert's own staging and journal files excepted).
@@ -35,26 +36,26 @@ def verify_command(
         emit_json(report)
     else:
         manifest = report["manifest"]
-        typer.echo(f"{bundle}/manifest.json: {manifest['assets']} asset(s), {len(report['files'])} file(s), converter {manifest['converter_version']}")
+        say(f"{bundle}/manifest.json: {manifest['assets']} asset(s), {len(report['files'])} file(s), converter {manifest['converter_version']}")
         for row in report["files"]:
             if row["status"] == "modified":
-                typer.echo(f"  MODIFIED {row['path']} ({row['asset']} {row['role']}): sha256 {row['actual_sha256'][:12]}…, expected {row['expected_sha256'][:12]}…")
+                say(f"  MODIFIED {row['path']} ({row['asset']} {row['role']}): sha256 {row['actual_sha256'][:12]}…, expected {row['expected_sha256'][:12]}…")
             elif row["status"] == "missing":
-                typer.echo(f"  MISSING  {row['path']} ({row['asset']} {row['role']})")
+                say(f"  MISSING  {row['path']} ({row['asset']} {row['role']})")
         for path in report["extra"]:
-            typer.echo(f"  EXTRA    {path} (not in the manifest)")
+            say(f"  EXTRA    {path} (not in the manifest)")
         for path in report["pending"]:
-            typer.echo(f"  pending  {path} (left by an interrupted bundle run; the next run removes it)")
+            say(f"  pending  {path} (left by an interrupted bundle run; the next run removes it)")
         for row in report["revalidated"] or []:
             if not row["ok"]:
-                typer.echo(f"  INVALID  {row['path']} ({row['asset']}): {'; '.join(row['failed']) or row['error']['message']}")
+                say(f"  INVALID  {row['path']} ({row['asset']}): {'; '.join(row['failed']) or row['error']['message']}")
         for row in report["chains"] or []:
             for check in row["checks"]:
                 if check["status"] == "fail":
-                    typer.echo(f"  CHAIN    {row['voice']}: {check['name']}: {check['detail']}")
+                    say(f"  CHAIN    {row['voice']}: {check['name']}: {check['detail']}")
         problems = len(report["missing"]) + len(report["modified"]) + len(report["extra"]) + sum(not r["ok"] for r in report["revalidated"] or [])
         problems += sum(not c["ok"] for c in report["chains"] or [])
         revalidated = f", {len(report['revalidated'])} weight file(s) revalidated, {len(report['chains'])} voice chain(s) run" if report["revalidated"] is not None else ""
-        typer.echo(f"  {'OK' if report['ok'] else 'FAIL'}: {problems} problem(s){revalidated} ({EXIT_CODES[report['exit_code']]})")
+        say(f"  {'OK' if report['ok'] else 'FAIL'}: {problems} problem(s){revalidated} ({EXIT_CODES[report['exit_code']]})")
     if not report["ok"]:
         raise CommandExit(report["exit_code"])

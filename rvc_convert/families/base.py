@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..errors import RulePackError, UnsupportedModelError
+from ..reports import json_safe
 from ..reader import ContainerReader, LoadedFile
 from ..resources import MAPPINGS_DIR
 from ..rules import RulePack, load_rule_pack
-from ..safe_pickle import TensorRef
+from ..safe_pickle import TensorRef, quote
 
 if TYPE_CHECKING:  # annotations only: validation types are not needed to detect or convert
     from ..reports import ValidationReport
@@ -42,6 +43,11 @@ class ModelInfo:
     contradictions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     source_fields: dict[str, Any] = field(default_factory=dict)  # non-tensor top-level fields worth reporting
+
+    def __post_init__(self) -> None:
+        # Fields come from the file (a model's `info`, `epoch`): bytes, NaN, a 5,000-digit int, a
+        # 5 MB string. Reports print them, so they are made standard, bounded JSON data once, here.
+        self.source_fields = json_safe(self.source_fields)
 
     @property
     def variant(self) -> str:
@@ -212,7 +218,7 @@ def registered_families() -> list[Family]:
 def family_named(name: str) -> Family:
     _discover()
     if name not in _FAMILIES:
-        raise UnsupportedModelError(f"no model family {name!r} (known: {', '.join(sorted(_FAMILIES))})")
+        raise UnsupportedModelError(f"no model family {quote(name, 60)} (known: {', '.join(sorted(_FAMILIES))})")
     return _FAMILIES[name]
 
 
@@ -228,10 +234,10 @@ def rule_pack_family(pack_name: str) -> Family | None:
 
 def load_family_rule_pack(pack_name: str) -> RulePack:
     """A registered family's rule pack, by name only: a name from a file's metadata never becomes a path."""
-    family = rule_pack_family(pack_name)
+    family = rule_pack_family(pack_name) if isinstance(pack_name, str) else None
     if family is None:
         known = sorted(name for f in registered_families() for name in f.rule_packs)
-        raise RulePackError(f"no rule pack '{pack_name}' (available: {', '.join(known)})")
+        raise RulePackError(f"no rule pack named {quote(pack_name, 80)}: rule packs are chosen by name from the registered set ({', '.join(known)})")
     path = family.rule_packs[pack_name] or MAPPINGS_DIR / f"{pack_name}.yaml"
     pack = load_rule_pack(path)
     if pack.family != family.name or pack.name != pack_name:

@@ -12,7 +12,7 @@ from ...reader import LoadedFile, iter_tensors
 from ...safe_pickle import TensorRef
 from ..base import BundleRole, Family, ModelInfo, Recognised, frame_rate_hz, register_family
 from . import checks
-from .config import CREPE_RULE_PACK, CREPE_WIDTH_FACTORS, CrepeConfig, crepe_config_from_tensors, crepe_expected_tensors, is_crepe
+from .config import CREPE_RULE_PACK, CREPE_WIDTH_FACTORS, CrepeConfig, check_crepe_config, crepe_config_from_tensors, crepe_expected_tensors, is_crepe
 
 FAMILY = "crepe"
 CENTS_PER_BIN = 20
@@ -44,6 +44,10 @@ class CrepeFamily(Family):
             f"classifier.weight [{config['n_bins']}, {config['classifier_in']}] -> {config['n_bins']} pitch bins from {config['classifier_in']} features (Linear, (out, in))",
         ]
         return ModelInfo(FAMILY, found.kind, CREPE_RULE_PACK, found.tensors, config, evidence)
+
+    def config_from_metadata(self, metadata: dict[str, str], stored: Any, path: Path) -> CrepeConfig:
+        check_crepe_config(stored, str(path), "metadata config")
+        return stored
 
     def expected_tensors(self, info: ModelInfo) -> dict[str, tuple[int, ...]]:
         return crepe_expected_tensors(info.config)

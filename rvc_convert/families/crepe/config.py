@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
+from ...errors import UnsupportedModelError
+from ..limits import MAX_CHANNELS, MAX_HOP, MAX_KERNEL, MAX_RATE, SAMPLE_RATES, Spec, check_config, listed, one_of, real, whole
 from ..weights import require, shape
 
 CREPE_RULE_PACK = "crepe"
@@ -72,7 +74,38 @@ def crepe_config_from_tensors(tensors: Mapping[str, Any]) -> CrepeConfig:
     config["channels"] = channels
     config["n_bins"] = classifier[0]
     config["classifier_in"] = channels[-1] * crepe_time_steps(config)
+    check_crepe_config(config, "this CREPE", "configuration read from the weights")
     return config
+
+
+def _padding(value: Any, name: str) -> list[int]:
+    if type(value) not in (list, tuple) or len(value) != 2:
+        raise ValueError("an entry that is not [before, after]")
+    return [whole(0, MAX_KERNEL)(v, name) for v in value]
+
+
+# What a CREPE config (read from the shapes, or a converted file's metadata) may hold: six layers.
+CONFIG_SPECS: dict[str, Spec] = {
+    "architecture": Spec(one_of("crepe")),
+    "kernel_sizes": Spec(listed(whole(1, MAX_KERNEL), CREPE_LAYERS, CREPE_LAYERS)),
+    "strides": Spec(listed(whole(1, MAX_RATE), CREPE_LAYERS, CREPE_LAYERS)),
+    "paddings": Spec(listed(_padding, CREPE_LAYERS, CREPE_LAYERS)),
+    "channels": Spec(listed(whole(1, MAX_CHANNELS), CREPE_LAYERS, CREPE_LAYERS)),
+    "capacity": Spec(one_of(*CREPE_CAPACITIES.values())),
+    "bn_eps": Spec(real(1e-12, 0.1)),
+    "n_bins": Spec(whole(1, MAX_CHANNELS)),
+    "classifier_in": Spec(whole(1, MAX_CHANNELS * 64)),
+    "sample_rate": Spec(whole(*SAMPLE_RATES)),
+    "window": Spec(whole(16, 16384)),
+    "hop_length": Spec(whole(1, MAX_HOP)),
+}
+
+
+def check_crepe_config(config: Any, where: str, what: str = "config") -> None:
+    """Refuse a CREPE config no real model has before it sizes a tensor table or the runtime."""
+    check_config(config, CONFIG_SPECS, where, what)
+    if config["classifier_in"] != config["channels"][-1] * crepe_time_steps(config):
+        raise UnsupportedModelError(f"{where}: {what}: classifier_in {config['classifier_in']} is not what its layers give; no real model has that (a damaged or forged file)")
 
 
 def _batch_norm(prefix: str, channels: int) -> dict[str, tuple[int, ...]]:

@@ -13,7 +13,7 @@ from ...reader import LoadedFile
 from ...safe_pickle import TensorRef
 from ..base import BundleRole, Family, ModelInfo, Recognised, frame_rate_hz, register_family
 from . import checks
-from .config import FCPE_RULE_PACK, FcpeConfig, fcpe_config_from_file, fcpe_expected_tensors, fcpe_source_tensors, is_fcpe
+from .config import FCPE_RULE_PACK, FcpeConfig, check_fcpe_config, fcpe_config_from_file, fcpe_expected_tensors, fcpe_source_tensors, is_fcpe
 
 FAMILY = "fcpe"
 RVC_METHOD = {"decoder": "local_argmax", "threshold": 0.006}
@@ -48,6 +48,10 @@ class FcpeFamily(Family):
         ]
         notes = [] if config["config_source"] == "config_dict" else ["no config_dict in the file: the mel settings and f0 range are torchfcpe's defaults"]
         return ModelInfo(FAMILY, found.kind, FCPE_RULE_PACK, found.tensors, config, evidence, notes=notes)
+
+    def config_from_metadata(self, metadata: dict[str, str], stored: Any, path: Path) -> FcpeConfig:
+        check_fcpe_config(stored, str(path), "metadata config")
+        return stored
 
     def expected_tensors(self, info: ModelInfo) -> dict[str, tuple[int, ...]]:
         return fcpe_expected_tensors(info.config)

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from ...errors import UnsupportedModelError
 from ...reader import LoadedFile, iter_tensors
 from ...safe_pickle import TensorRef
+from ..limits import MAX_CHANNELS, MAX_HOP, MAX_KERNEL, MAX_LAYERS, SAMPLE_RATES, Spec, check_config, one_of, real, text, whole
 from ..weights import indices, require, shape
 
 FCPE_RULE_PACK = "fcpe"
@@ -115,7 +116,43 @@ def fcpe_config_from_file(loaded: LoadedFile) -> FcpeConfig:
     require(config["conv_kernel"] % 2 == 1, f"depthwise kernel {config['conv_kernel']} is even: FCPE's 'same' padding needs an odd kernel")
     require(hidden % config["group_norm_groups"] == 0, f"hidden width {hidden} is not divisible by {config['group_norm_groups']} GroupNorm groups")
     config["config_source"] = source
+    check_fcpe_config(config, str(loaded.path), f"{source} (with what the weights show)")
     return config
+
+
+# What an FCPE config (read from the file, or a converted file's metadata) may hold.
+CONFIG_SPECS: dict[str, Spec] = {
+    "architecture": Spec(one_of("fcpe")),
+    "n_mels": Spec(whole(1, 1024)),
+    "hidden": Spec(whole(1, MAX_CHANNELS)),
+    "n_layers": Spec(whole(1, MAX_LAYERS)),
+    "n_bins": Spec(whole(1, MAX_CHANNELS)),
+    "expansion": Spec(whole(1, 16)),
+    "conv_kernel": Spec(whole(1, MAX_KERNEL)),
+    "input_kernel": Spec(whole(1, MAX_KERNEL)),
+    "group_norm_groups": Spec(whole(1, MAX_CHANNELS)),
+    "group_norm_eps": Spec(real(1e-12, 0.1)),
+    "layer_norm_eps": Spec(real(1e-12, 0.1)),
+    "leaky_relu_slope": Spec(real(0.0, 1.0)),
+    "f0_min": Spec(real(1.0, SAMPLE_RATES[1] / 2)),
+    "f0_max": Spec(real(1.0, SAMPLE_RATES[1] / 2)),
+    "sample_rate": Spec(whole(*SAMPLE_RATES)),
+    "n_fft": Spec(whole(16, 16384)),
+    "win_length": Spec(whole(16, 16384)),
+    "hop_length": Spec(whole(1, MAX_HOP)),
+    "fmin": Spec(real(0.0, SAMPLE_RATES[1] / 2)),
+    "fmax": Spec(real(0.0, SAMPLE_RATES[1] / 2)),
+    "mel_clamp": Spec(real(1e-12, 1.0)),
+    "magnitude_eps": Spec(real(1e-15, 1.0)),
+    "config_source": Spec(text(40)),
+}
+
+
+def check_fcpe_config(config: Any, where: str, what: str = "config") -> None:
+    """Refuse an FCPE config no real model has before it sizes a tensor table or the runtime."""
+    check_config(config, CONFIG_SPECS, where, what)
+    if config["win_length"] > config["n_fft"] or not config["fmin"] < config["fmax"] <= config["sample_rate"] / 2 or not config["f0_min"] < config["f0_max"]:
+        raise UnsupportedModelError(f"{where}: {what}: the mel front end or f0 range does not fit {config['sample_rate']} Hz; no real model has that (a damaged or forged file)")
 
 
 def fcpe_expected_tensors(config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:

@@ -12,7 +12,7 @@ from ...reader import LoadedFile
 from ...safe_pickle import TensorRef
 from ..base import BundleRole, Family, ModelInfo, Recognised, frame_rate_hz, register_family
 from . import checks
-from .config import HUBERT_RULE_PACKS, HubertConfig, hubert_config_from_file, hubert_expected_tensors, hubert_layout, hubert_source_tensors
+from .config import HUBERT_RULE_PACKS, HubertConfig, check_hubert_config, hubert_config_from_file, hubert_expected_tensors, hubert_layout, hubert_source_tensors
 
 FAMILY = "hubert"
 
@@ -45,6 +45,10 @@ class HubertFamily(Family):
             "final_proj present -> serves RVC v1 (256-d) and v2 (768-d)" if config.get("final_proj_dim") else "no final_proj -> serves RVC v2 (768-d) only",
         ]
         return ModelInfo(FAMILY, found.kind, HUBERT_RULE_PACKS[layout], tensors, config, evidence)
+
+    def config_from_metadata(self, metadata: dict[str, str], stored: Any, path: Path) -> HubertConfig:
+        check_hubert_config(stored, str(path), "metadata config")
+        return stored
 
     def expected_tensors(self, info: ModelInfo) -> dict[str, tuple[int, ...]]:
         return hubert_expected_tensors(info.config)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...parity import record_parity
+from ...parity import load_references, record_parity
 from ...reports import FEATURE_PARITY_MIN_SNR_DB, ValidationReport, parity_min_snr_db
 from ..smoke import load_strictly, record_smoke, smoke_audio
 
@@ -30,7 +30,7 @@ def runtime_checks(converted: Path, dtype: str, reference: Path | None, report: 
     record_smoke("runtime.smoke", runs, frames, f"{frames} frames x {runs[0].shape[1]} features from 1 s of 16 kHz audio, finite, identical on rerun", report)
     if reference is None:
         return
-    refs = np.load(reference, allow_pickle=False)
+    refs = load_references(reference)
     out = model.run(refs["audio"])
     # The runtime's arrays are [B, T, C] like the references: compared as they are.
     pairs = [(name, np.array(getattr(out, name)), refs[name]) for name in ("conv_features", "proj_features", "pos_conv_out")]

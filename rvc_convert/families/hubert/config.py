@@ -15,6 +15,8 @@ from typing import Any, Iterable, Mapping
 
 from ...errors import UnsupportedModelError
 from ...reader import LoadedFile, iter_tensors
+from ...safe_pickle import quote
+from ..limits import MAX_CHANNELS, MAX_KERNEL, MAX_LAYERS, MAX_RATE, MAX_STAGES, SAMPLE_RATES, Spec, check_config, flag, listed, one_of, optional, real, text, whole
 from ..weights import indices, require, shape
 
 # The family's config type: a JSON-able dict (keys of HUBERT_DEFAULTS plus the sizes read from the
@@ -45,6 +47,55 @@ HUBERT_DEFAULTS: dict[str, Any] = {
     "v1_output_layer": 9,  # RVC v1 = final_proj(output of layer 9); v2 = output of the last layer
     "sample_rate": 16000,
 }
+
+
+def _conv_layer(value: Any, name: str) -> list[int]:
+    """One [channels, kernel, stride] entry of conv_layers."""
+    if type(value) not in (list, tuple) or len(value) != 3:
+        raise ValueError("an entry that is not [channels, kernel, stride]")
+    return [whole(1, MAX_CHANNELS)(value[0], name), whole(1, MAX_KERNEL)(value[1], name), whole(1, MAX_RATE)(value[2], name)]
+
+
+# What a HuBERT config (read from a file, or a converted file's metadata) may hold.
+CONFIG_SPECS: dict[str, Spec] = {
+    "architecture": Spec(one_of("hubert")),
+    "feature_norm": Spec(one_of("group")),
+    "conv_bias": Spec(flag),
+    "activation": Spec(one_of("gelu")),
+    "layer_norm_first": Spec(one_of(False)),
+    "layer_norm_eps": Spec(real(1e-12, 0.1)),
+    "group_norm_eps": Spec(real(1e-12, 0.1)),
+    "normalize_waveform": Spec(flag),
+    "v1_output_layer": Spec(whole(0, MAX_LAYERS)),
+    "sample_rate": Spec(whole(*SAMPLE_RATES)),
+    "conv_layers": Spec(listed(_conv_layer, 1, MAX_STAGES)),
+    "hidden_size": Spec(whole(1, MAX_CHANNELS)),
+    "num_layers": Spec(whole(1, MAX_LAYERS)),
+    "num_heads": Spec(whole(1, MAX_LAYERS)),
+    "ffn_dim": Spec(whole(1, MAX_CHANNELS)),
+    "pos_conv_kernel": Spec(whole(1, MAX_KERNEL)),
+    "pos_conv_groups": Spec(whole(1, MAX_CHANNELS)),
+    "final_proj_dim": Spec(optional(whole(1, MAX_CHANNELS)), required=False),
+    "source_layout": Spec(one_of(*HUBERT_LAYOUTS)),
+    "config_source": Spec(text(40)),
+}
+# The config fields tensor shapes show: a stored config must agree with the weights on each.
+WEIGHT_FACTS = ("hidden_size", "num_layers", "ffn_dim", "pos_conv_kernel", "pos_conv_groups", "final_proj_dim", "conv_bias")
+
+
+def check_hubert_config(config: Any, where: str, what: str = "config") -> None:
+    """Refuse a HuBERT config no real model has (types, bounds, the divisibility the attention and
+    the grouped positional conv need) before it sizes a tensor table or the runtime."""
+    check_config(config, CONFIG_SPECS, where, what)
+    problem = None
+    if config["hidden_size"] % config["num_heads"]:
+        problem = f"hidden_size {config['hidden_size']} is not divisible by num_heads {config['num_heads']}"
+    elif config["hidden_size"] % config["pos_conv_groups"]:
+        problem = f"hidden_size {config['hidden_size']} is not divisible by pos_conv_groups {config['pos_conv_groups']}"
+    elif config["v1_output_layer"] > config["num_layers"]:
+        problem = f"v1_output_layer {config['v1_output_layer']} is beyond num_layers {config['num_layers']}"
+    if problem:
+        raise UnsupportedModelError(f"{where}: {what}: {problem}; no real model has that (a damaged or forged file)")
 
 
 def hubert_layout(names: Iterable[str]) -> str | None:
@@ -252,26 +303,40 @@ def hubert_config_from_file(loaded: LoadedFile) -> HubertConfig:
     layout = hubert_layout(shapes)
     require(layout is not None, f"{loaded.path}: no HuBERT tensors (post_extract_proj / feature_projection) in this file")
     config = dict(HUBERT_DEFAULTS)
-    config.update(_hubert_from_shapes(shapes, layout))
-    source = "shapes"
+    derived = _hubert_from_shapes(shapes, layout)
+    config.update(derived)
+    source, stated = "shapes", {}
     root = loaded.root
     if layout == "fairseq" and isinstance(root, dict) and isinstance(root.get("cfg"), dict):
-        config.update(_hubert_from_fairseq_cfg(root["cfg"]))
-        source = "cfg"
+        stated, source = _hubert_from_fairseq_cfg(root["cfg"]), "cfg"
     elif layout == "hf" and isinstance(loaded.extra_files.get("config.json"), dict):
-        config.update(_hubert_from_hf_config(loaded.extra_files["config.json"], loaded.extra_files.get("preprocessor_config.json")))
+        stated = _hubert_from_hf_config(loaded.extra_files["config.json"], loaded.extra_files.get("preprocessor_config.json"))
         source = "config.json"
+    config.update(stated)
     if "final_proj.weight" not in shapes:
         # Plain HubertModel saves have no final_proj although config.json names classifier_proj_size:
         # such a file serves RVC v2 only.
         config["final_proj_dim"] = None
+        stated.pop("final_proj_dim", None)
     missing = [k for k in ("conv_layers", "hidden_size", "num_layers", "num_heads", "ffn_dim", "pos_conv_kernel", "pos_conv_groups") if k not in config]
     require(not missing, f"{loaded.path}: cannot tell the HuBERT {', '.join(missing)} from the config or the weights")
-    require(config["hidden_size"] % config["num_heads"] == 0, f"hidden size {config['hidden_size']} is not divisible by {config['num_heads']} heads")
-    require(config["hidden_size"] % config["pos_conv_groups"] == 0, f"hidden size {config['hidden_size']} is not divisible by {config['pos_conv_groups']} positional-conv groups")
     config["source_layout"] = layout
     config["config_source"] = source
+    check_hubert_config(config, str(loaded.path), f"{source} (with what the weights show)")
+    _check_against_weights(stated, derived, str(loaded.path), source)
     return config
+
+
+def _check_against_weights(stated: dict[str, Any], derived: dict[str, Any], where: str, source: str) -> None:
+    """A stored config describes these weights: every count the shapes show must be the stored one."""
+    for key in WEIGHT_FACTS:
+        if key in stated and key in derived and stated[key] != derived[key]:
+            raise UnsupportedModelError(f"{where}: {source} says {key} {quote(stated[key], 60)}, the weights hold {quote(derived[key], 60)}: the config does not describe these weights")
+    if "conv_layers" in stated and "conv_layers" in derived:
+        said = [(c, k) for c, k, _ in stated["conv_layers"]]
+        held = [(c, k) for c, k, _ in derived["conv_layers"]]
+        if said != held:
+            raise UnsupportedModelError(f"{where}: {source} says conv layers (channels, kernel) {quote(said, 80)}, the weights hold {quote(held, 80)}: the config does not describe these weights")
 
 
 def hubert_expected_tensors(config: Mapping[str, Any], layout: str | None = None) -> dict[str, tuple[int, ...]]:

@@ -12,7 +12,7 @@ from ...reader import LoadedFile, iter_tensors
 from ...safe_pickle import TensorRef
 from ..base import BundleRole, Family, ModelInfo, Recognised, frame_rate_hz, register_family
 from . import checks
-from .config import RMVPE_RULE_PACK, RmvpeConfig, is_rmvpe, rmvpe_config_from_tensors, rmvpe_expected_tensors
+from .config import RMVPE_RULE_PACK, RmvpeConfig, check_rmvpe_config, is_rmvpe, rmvpe_config_from_tensors, rmvpe_expected_tensors
 
 FAMILY = "rmvpe"
 CENTS_PER_BIN = 20  # RVC's decoding: cents = 20 * bin + 1997.38 (docs/hubert_rmvpe_format.md)
@@ -39,6 +39,10 @@ class RmvpeFamily(Family):
             f"{config['en_de_layers']} encoder levels x {config['n_blocks']} blocks, {config['inter_layers']} intermediate, BiGRU hidden {config['gru_hidden']}, {config['n_mels']} mel bins",
         ]
         return ModelInfo(FAMILY, found.kind, RMVPE_RULE_PACK, found.tensors, config, evidence)
+
+    def config_from_metadata(self, metadata: dict[str, str], stored: Any, path: Path) -> RmvpeConfig:
+        check_rmvpe_config(stored, str(path), "metadata config")
+        return stored
 
     def expected_tensors(self, info: ModelInfo) -> dict[str, tuple[int, ...]]:
         return rmvpe_expected_tensors(info.config)

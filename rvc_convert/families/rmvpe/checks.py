@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...parity import record_parity
+from ...parity import load_references, record_parity
 from ...reports import FEATURE_PARITY_MIN_SNR_DB, Check, ValidationReport, parity_min_snr_db
 from ..smoke import load_strictly, record_smoke, smoke_audio
 
@@ -34,7 +34,7 @@ def runtime_checks(converted: Path, dtype: str, reference: Path | None, report: 
     record_smoke("runtime.smoke", runs, expected, f"{expected} f0 frames from 1 s of 16 kHz audio ({voiced:.0%} voiced), finite, identical on rerun", report)
     if reference is None:
         return
-    refs = np.load(reference, allow_pickle=False)
+    refs = load_references(reference)
     mel = model.mel(refs["audio"])
     trace = model.trace(refs["mel_padded"][0])
     pairs = [("mel", mel[None], refs["mel"])]

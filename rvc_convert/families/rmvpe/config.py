@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
+from ...errors import UnsupportedModelError
+from ..limits import MAX_CHANNELS, MAX_HOP, MAX_LAYERS, SAMPLE_RATES, Spec, check_config, listed, one_of, real, whole
 from ..weights import indices, require, shape
 
 RMVPE_RULE_PACK = "rmvpe"
@@ -44,6 +46,51 @@ RMVPE_DEFAULTS: dict[str, Any] = {
     "mel_pad_mode": "constant",  # RVC zero-pads the log-mel; Applio reflects ("reflect")
     "threshold": 0.03,  # RVC's infer_from_audio(x, thred=0.03)
 }
+
+
+MAX_LEVELS = 10  # U-Net levels: the width doubles at each (RVC: 5)
+
+# What an RMVPE config (read from the shapes, or a converted file's metadata) may hold.
+CONFIG_SPECS: dict[str, Spec] = {
+    "architecture": Spec(one_of("rmvpe")),
+    "n_blocks": Spec(whole(1, MAX_LAYERS)),
+    "n_gru": Spec(whole(1, 8)),
+    "kernel_size": Spec(listed(whole(1, 8), 2, 2)),
+    "en_de_layers": Spec(whole(1, MAX_LEVELS)),
+    "inter_layers": Spec(whole(1, MAX_LAYERS)),
+    "in_channels": Spec(whole(1, 16)),
+    "en_out_channels": Spec(whole(1, MAX_CHANNELS)),
+    "gru_hidden": Spec(whole(1, MAX_CHANNELS)),
+    "n_classes": Spec(whole(1, MAX_CHANNELS)),
+    "bn_eps": Spec(real(1e-12, 0.1)),
+    "sample_rate": Spec(whole(*SAMPLE_RATES)),
+    "n_mels": Spec(whole(1, 1024)),
+    "n_fft": Spec(whole(16, 16384)),
+    "win_length": Spec(whole(16, 16384)),
+    "hop_length": Spec(whole(1, MAX_HOP)),
+    "fmin": Spec(real(0.0, SAMPLE_RATES[1] / 2)),
+    "fmax": Spec(real(0.0, SAMPLE_RATES[1] / 2)),
+    "mel_clamp": Spec(real(1e-12, 1.0)),
+    "mel_pad_multiple": Spec(whole(1, 1 << MAX_LEVELS)),
+    "mel_pad_mode": Spec(one_of("constant", "reflect")),
+    "threshold": Spec(real(0.0, 1.0)),
+}
+
+
+def check_rmvpe_config(config: Any, where: str, what: str = "config") -> None:
+    """Refuse an RMVPE config no real model has (types, bounds, and the relations the U-Net and the
+    mel front end need) before it sizes a tensor table or the runtime."""
+    check_config(config, CONFIG_SPECS, where, what)
+    problem = None
+    widest = config["en_out_channels"] << (config["en_de_layers"])
+    if widest > MAX_CHANNELS:
+        problem = f"en_out_channels {config['en_out_channels']} doubled over {config['en_de_layers']} levels is {widest} channels (limit {MAX_CHANNELS})"
+    elif config["mel_pad_multiple"] != 2 ** config["en_de_layers"]:
+        problem = f"mel_pad_multiple {config['mel_pad_multiple']} is not 2 ** en_de_layers ({2 ** config['en_de_layers']})"
+    elif config["win_length"] > config["n_fft"] or not config["fmin"] < config["fmax"] <= config["sample_rate"] / 2:
+        problem = f"the mel front end (n_fft {config['n_fft']}, win_length {config['win_length']}, fmin {config['fmin']}, fmax {config['fmax']}) does not fit {config['sample_rate']} Hz"
+    if problem:
+        raise UnsupportedModelError(f"{where}: {what}: {problem}; no real model has that (a damaged or forged file)")
 
 
 def is_rmvpe(names: Iterable[str]) -> bool:
@@ -137,4 +184,5 @@ def rmvpe_config_from_tensors(tensors: Mapping[str, Any]) -> RmvpeConfig:
     config["n_classes"] = need("fc.1.weight")[0]
     config["mel_pad_multiple"] = 2 ** config["en_de_layers"]
     require(config["n_mels"] % config["mel_pad_multiple"] == 0, f"{config['n_mels']} mel bins cannot be pooled {config['en_de_layers']} times by 2")
+    check_rmvpe_config(config, "this RMVPE", "configuration read from the weights")
     return config

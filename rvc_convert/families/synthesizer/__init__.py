@@ -14,7 +14,8 @@ from ...errors import UnsupportedModelError
 from ...reader import LoadedFile
 from ..base import BundleRole, Family, ModelInfo, Recognised, frame_rate_hz, register_family
 from . import checks, detect
-from .config import CONFIG_FIELDS, SynthesizerConfig
+from ...safe_pickle import quote
+from .config import PHONE_DIMS, SynthesizerConfig, check_config_list
 from .decoders import DEFAULT_DECODER, decoder_named
 from .tensors import expected_tensors
 
@@ -51,13 +52,15 @@ class SynthesizerFamily(Family):
         return detect.read(loaded, found)
 
     def config_from_metadata(self, metadata: dict[str, str], stored: Any, path: Path) -> SynthesizerConfig:
-        if not isinstance(stored, list) or len(stored) != CONFIG_FIELDS:
-            raise UnsupportedModelError(f"{path}: converted synthesizer without its 18-field config in the metadata")
+        check_config_list(stored, str(path), "metadata config")
         vocoder = metadata.get("vocoder", DEFAULT_DECODER)
         decoder = decoder_named(vocoder)
         if decoder is None or not decoder.supported:
-            raise UnsupportedModelError(f"{path}: its metadata names the vocoder {vocoder!r}, which rvc-convert cannot run", finding="unsupported_vocoder")
-        return SynthesizerConfig.from_list(stored, version=metadata.get("version", "v2"), f0=metadata.get("f0") == "1", vocoder=vocoder)
+            raise UnsupportedModelError(f"{path}: its metadata names the vocoder {quote(vocoder, 60)}, which rvc-convert cannot run", finding="unsupported_vocoder")
+        version, f0 = metadata.get("version", "v2"), metadata.get("f0", "1")
+        if version not in PHONE_DIMS or f0 not in ("0", "1"):
+            raise UnsupportedModelError(f"{path}: its metadata says version {quote(version, 40)}, f0 {quote(f0, 40)}: expected v1 or v2, and 0 or 1 (a damaged or forged file)")
+        return SynthesizerConfig.from_list(stored, version=version, f0=f0 == "1", vocoder=vocoder)
 
     def expected_tensors(self, info: ModelInfo) -> dict[str, tuple[int, ...]]:
         return expected_tensors(info.config)

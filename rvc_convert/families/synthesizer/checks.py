@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import InputIOError
-from ...parity import ReferenceLayout, parity_rows, to_reference_layout
+from ...parity import ReferenceLayout, load_references, parity_rows, to_reference_layout
 from ...reports import Check, ValidationReport, parity_min_snr_db
 from ..base import ModelInfo
 from .config import SynthesizerConfig
@@ -123,7 +123,7 @@ def runtime_checks(converted: Path, info: ModelInfo, dtype: str, reference: Path
 
 def parity_check(model: Any, cfg: SynthesizerConfig, reference: Path, report: ValidationReport, min_snr_db: float) -> None:
     try:
-        refs = np.load(reference, allow_pickle=False)
+        refs = load_references(reference)
         names = set(refs.files)
     except (OSError, ValueError, EOFError) as exc:
         raise InputIOError(f"{reference}: not a readable reference .npz ({exc})") from None

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import UnsupportedModelError
+from ..limits import MAX_CHANNELS, MAX_HOP, MAX_KERNEL, MAX_LAYERS, MAX_RATE, MAX_SPEAKERS, SAMPLE_RATES, Spec, check_config, listed, one_of, real, whole
 
 PHONE_DIMS = {"v1": 256, "v2": 768}  # HuBERT feature width per RVC version
 PITCH_BINS = 256
@@ -71,11 +72,61 @@ class SynthesizerConfig:
         return f"{self.version}-{self.sr // 1000}k-{'f0' if self.f0 else 'nof0'}"
 
 
-def stored_config(fields: dict[str, Any]) -> SynthesizerConfig | None:
-    """The config list a file carries (exports and Applio files), or None; a list of the wrong length is refused."""
+# What each of the 18 fields may hold: sizes and counts within the shared bounds, the sample rate
+# in Hz, dilations and kernels as small positive integers.
+CONFIG_SPECS: dict[str, Spec] = {
+    "spec_channels": Spec(whole(1, MAX_CHANNELS)),
+    "segment_size": Spec(whole(1, 1 << 20)),  # training only
+    "inter_channels": Spec(whole(1, MAX_CHANNELS)),
+    "hidden_channels": Spec(whole(1, MAX_CHANNELS)),
+    "filter_channels": Spec(whole(1, MAX_CHANNELS)),
+    "n_heads": Spec(whole(1, MAX_LAYERS)),
+    "n_layers": Spec(whole(1, MAX_LAYERS)),
+    "kernel_size": Spec(whole(1, MAX_KERNEL)),
+    "p_dropout": Spec(real(0.0, 1.0)),
+    "resblock": Spec(one_of("1", "2")),
+    "resblock_kernel_sizes": Spec(listed(whole(1, MAX_KERNEL))),
+    "resblock_dilation_sizes": Spec(listed(listed(whole(1, MAX_KERNEL)))),
+    "upsample_rates": Spec(listed(whole(1, MAX_RATE))),
+    "upsample_initial_channel": Spec(whole(1, MAX_CHANNELS)),
+    "upsample_kernel_sizes": Spec(listed(whole(1, MAX_KERNEL))),
+    "spk_embed_dim": Spec(whole(1, MAX_SPEAKERS)),
+    "gin_channels": Spec(whole(1, MAX_CHANNELS)),
+    "sr": Spec(whole(*SAMPLE_RATES)),
+}
+
+
+def check_config_list(values: Any, where: str, what: str = "config list") -> list:
+    """Refuse a config list (from a file) whose fields a real RVC model cannot have, before anything
+    is sized by it: types, bounds, and the relations the decoder needs (one kernel per upsample
+    rate, each rate at most its kernel, a hop of at most MAX_HOP samples)."""
+    if not isinstance(values, list) or len(values) != CONFIG_FIELDS:
+        length = f"{len(values)} entries" if isinstance(values, list) else f"a {type(values).__name__}"
+        raise UnsupportedModelError(f"{where}: the {what} is {length}, RVC synthesizers have 18: a damaged or foreign export")
+    named = dict(zip(SynthesizerConfig.FIELDS, values))
+    check_config(named, CONFIG_SPECS, where, what)
+    rates, kernels = named["upsample_rates"], named["upsample_kernel_sizes"]
+    problem = None
+    if len(rates) != len(kernels):
+        problem = f"{len(rates)} upsample_rates for {len(kernels)} upsample_kernel_sizes"
+    elif any(rate > kernel for rate, kernel in zip(rates, kernels)):
+        problem = f"upsample_rates {rates} exceed their upsample_kernel_sizes {kernels}"
+    elif math.prod(rates) > MAX_HOP:
+        problem = f"upsample_rates {rates} make a hop of {math.prod(rates)} samples (limit {MAX_HOP})"
+    elif len(named["resblock_dilation_sizes"]) != len(named["resblock_kernel_sizes"]):
+        problem = f"{len(named['resblock_dilation_sizes'])} resblock_dilation_sizes for {len(named['resblock_kernel_sizes'])} resblock_kernel_sizes"
+    elif named["hidden_channels"] % named["n_heads"]:
+        problem = f"hidden_channels {named['hidden_channels']} is not divisible by n_heads {named['n_heads']}"
+    elif named["upsample_initial_channel"] >> len(rates) == 0:
+        problem = f"upsample_initial_channel {named['upsample_initial_channel']} cannot halve {len(rates)} times"
+    if problem:
+        raise UnsupportedModelError(f"{where}: {what}: {problem}; no real model has that (a damaged or forged file)")
+    return values
+
+
+def stored_config(fields: dict[str, Any], where: str = "this synthesizer") -> SynthesizerConfig | None:
+    """The config list a file carries (exports and Applio files), or None; one no real model can have is refused."""
     values = fields.get("config") if isinstance(fields.get("config"), list) else None
     if values is None:
         return None
-    if len(values) != CONFIG_FIELDS:
-        raise UnsupportedModelError(f"the config list has {len(values)} entries, RVC synthesizers have 18: a damaged or foreign export")
-    return SynthesizerConfig.from_list(list(values))
+    return SynthesizerConfig.from_list(check_config_list(list(values), where))

@@ -13,10 +13,10 @@ from typing import Any
 
 from ...errors import UnsupportedModelError
 from ...reader import LoadedFile, iter_tensors
-from ...safe_pickle import TensorRef
+from ...safe_pickle import TensorRef, quote
 from ..base import ModelInfo, Recognised
 from ..weights import weight_shape as shape_of
-from .config import PHONE_DIMS, SynthesizerConfig
+from .config import PHONE_DIMS, SynthesizerConfig, check_config_list
 from .decoders import resolve_decoder, vocoder_field_contradictions
 
 FAMILY = "synthesizer"
@@ -83,6 +83,9 @@ def read(loaded: LoadedFile, found: Recognised) -> ModelInfo:
     notes += reading.notes
     stored = reading.stored
     cfg = _config_from_weights(tensors, decoder, version, has_pitch, reading.sample_rate, reading.upsample_rates, reading.upsample_kernel_sizes, stored)
+    # Most values come from tensor shapes, the rest from the stored list: all of them size the
+    # expected-tensor table and the runtime, so the result is held to the same bounds.
+    check_config_list(cfg.to_list(), str(loaded.path), "configuration read from the file")
     evidence.append(f"emb_g.weight has {cfg.spk_embed_dim} rows -> {cfg.spk_embed_dim} speaker(s)")
     if stored is not None:
         contradictions += _compare_config(stored, cfg)
@@ -166,11 +169,11 @@ def _compare_fields(fields: dict, cfg: SynthesizerConfig) -> list[str]:
     out = []
     sr_field = fields.get("sr")
     if sr_field is not None:
-        as_hz = sr_field if isinstance(sr_field, int) else SAMPLE_RATE_NAMES.get(str(sr_field))
+        as_hz = sr_field if type(sr_field) is int else SAMPLE_RATE_NAMES.get(sr_field) if isinstance(sr_field, str) else None
         if as_hz != cfg.sr:
-            out.append(f"field sr is {sr_field!r}, the decoder says {cfg.sr} Hz; the weights win")
-    if "f0" in fields and bool(fields["f0"]) != cfg.f0:
-        out.append(f"field f0 is {fields['f0']!r}, the weights say {'pitch-guided' if cfg.f0 else 'no pitch'}; the weights win")
+            out.append(f"field sr is {quote(sr_field, 40)}, the decoder says {cfg.sr} Hz; the weights win")
+    if "f0" in fields and (type(fields["f0"]) not in (int, bool) or bool(fields["f0"]) != cfg.f0):
+        out.append(f"field f0 is {quote(fields['f0'], 40)}, the weights say {'pitch-guided' if cfg.f0 else 'no pitch'}; the weights win")
     if "version" in fields and fields["version"] != cfg.version:
-        out.append(f"field version is {fields['version']!r}, enc_p.emb_phone says {cfg.version}; the weights win")
+        out.append(f"field version is {quote(fields['version'], 40)}, enc_p.emb_phone says {cfg.version}; the weights win")
     return out
