@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -33,6 +33,19 @@ def load_references(path: Path) -> References:
     if loaded.container != "npz":
         raise InputIOError(f"{path}: not a reference .npz (a {loaded.container} file)")
     return References((name, np.asarray(tensor.array)) for name, tensor in loaded.root.items())
+
+
+def required_references(reference: Path, names: Sequence[str], what: str, report: ValidationReport) -> References | None:
+    """The reference .npz's arrays, or None after a failed `parity` check naming the arrays it
+    lacks (`what`: whose reference it must be): a reference of another model is a failed
+    check, not a crash."""
+    refs = load_references(reference)
+    missing = [name for name in names if name not in refs]
+    if missing:
+        more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+        report.checks.append(Check("parity", "fail", f"{reference.name} lacks {', '.join(missing[:4])}{more}: not {what} (pass the reference made for this model)"))
+        return None
+    return refs
 
 
 class ReferenceLayout(str, Enum):

@@ -170,3 +170,18 @@ def test_value_facts_agree_with_plain_numpy(values, dtype):
     if finite:
         assert same == (float(np.ptp(array.astype(np.float64))) == 0.0)
         assert peak <= 65504.0 if dtype == np.float16 else peak == float(np.max(np.abs(array)))
+
+
+@pytest.mark.parametrize(
+    "model, reference, lacks",
+    [
+        ("rmvpe/rmvpe_small.pt", "hubert/hubert_refs.npz", "mel_padded"),
+        ("hubert/hubert_tiny.pt", "rmvpe/rmvpe_refs.npz", "conv_features"),
+    ],
+)
+def test_a_reference_of_another_model_fails_the_parity_check_without_crashing(model, reference, lacks):
+    """A reference .npz made for another kind of model is a failed `parity` check naming the arrays
+    it lacks (exit 1), not an internal error (a KeyError, exit 70)."""
+    report = validate_model(golden_path(model), golden_path(reference), layerwise=False)
+    parity = [c for c in report.checks if c.name == "parity"]
+    assert [c.status for c in parity] == ["fail"] and lacks in parity[0].detail and not report.ok

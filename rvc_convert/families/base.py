@@ -102,6 +102,10 @@ class Family:
     # The part of the voice-conversion chain (rvc_runtime.pipeline.Pipeline) this family's models
     # fill: the keyword they are passed under ("pitch" for pitch estimators); None: not in the chain.
     pipeline_slot: ClassVar[str | None] = None
+    # Pitch estimators: RVC's f0 method names (`infer --f0-method`) its models serve, and its rank
+    # when several pitch models are at hand and none is named (lowest first: upstream's default).
+    f0_methods: ClassVar[tuple[str, ...]] = ()
+    f0_preference: ClassVar[int] = 0
 
     # --- detect ---------------------------------------------------------------------------------
 

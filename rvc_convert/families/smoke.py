@@ -1,9 +1,10 @@
-"""Runtime smoke-test helpers the audio-in families share (HuBERT/ContentVec, RMVPE)."""
+"""Runtime smoke-test helpers the audio-in families share (the content model and the pitch estimators)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -18,6 +19,15 @@ def smoke_audio(sample_rate: int = 16000, seconds: float = SMOKE_SECONDS) -> np.
     rng = np.random.default_rng(7)
     tone = sum(0.3 / h * np.sin(2 * np.pi * 220 * h * t) for h in range(1, 5))
     return (tone + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def smoke_runs(run: Callable[[np.ndarray], Any], report: ValidationReport) -> tuple[np.ndarray, list[Any]]:
+    """(the smoke audio, `run` on it twice); the time both took goes into report.runtime["smoke_seconds"]."""
+    audio = smoke_audio()
+    started = time.perf_counter()
+    runs = [run(audio) for _ in range(2)]
+    report.runtime["smoke_seconds"] = round(time.perf_counter() - started, 3)
+    return audio, runs
 
 
 def record_smoke(name: str, outputs: list[np.ndarray], expected_frames: int, detail: str, report: ValidationReport) -> None:

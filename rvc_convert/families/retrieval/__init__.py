@@ -4,13 +4,13 @@ rvc_runtime.index searches, checked by searching it (checks.py). Facts: docs/ret
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ...reader import ContainerReader, LoadedFile
 from ...safe_pickle import TensorRef
 from ..base import Family, ModelInfo, Recognised, register_family
+from ..json_config import config_json
 from . import checks
 from .faiss_format import FLAT_CODES, IVF_FLAT, OTHER_TYPES, IndexLayout, describe_layout, read_index_layout, streamed_tensors
 
@@ -124,7 +124,7 @@ class IndexFamily(Family):
             "d": str(config["d"]),
             "nlist": str(config["nlist"]),
             "ntotal": str(config["ntotal"]),
-            "config": json.dumps(config, sort_keys=True, separators=(",", ":")),
+            "config": config_json(config),
         }
 
     def model_line(self, facts: dict[str, str], kind: str) -> list[str]:

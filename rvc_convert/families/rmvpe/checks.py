@@ -3,38 +3,28 @@ upstream's reference arrays (golden `rmvpe_refs.npz` format), and the decoded f0
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
-from ...parity import load_references, record_parity
+from ...parity import record_parity, required_references
 from ...reports import FEATURE_PARITY_MIN_SNR_DB, Check, ValidationReport, parity_min_snr_db
-from ..smoke import load_strictly, record_smoke, smoke_audio
+from ..pitch_common import load_and_smoke_f0
 
 MAX_CENTS_ERROR = 1.0
 # The U-Net's reference arrays are NCHW (PyTorch); the runtime's are NHWC.
 NHWC_STAGES = ("unet.encoder.bn.out", "unet.encoder.out", "unet.intermediate.out", "unet.out", "cnn.out")
 SAME_LAYOUT_STAGES = ("fc.0.out", "fc.1.out")
+REFERENCE_ARRAYS = ("audio", "mel", "mel_padded", *NHWC_STAGES, *SAME_LAYOUT_STAGES, "hidden", "thred", "voiced", "cents")
 
 
 def runtime_checks(converted: Path, dtype: str, reference: Path | None, report: ValidationReport) -> None:
     from rvc_runtime.rmvpe import RMVPE, salience_to_cents
 
-    min_snr_db = parity_min_snr_db(dtype, FEATURE_PARITY_MIN_SNR_DB)
-    model = load_strictly(RMVPE, converted, report)
-    if model is None:
+    model = load_and_smoke_f0(RMVPE, converted, report)
+    refs = required_references(reference, REFERENCE_ARRAYS, "an RMVPE reference", report) if model is not None and reference is not None else None
+    if refs is None:
         return
-    audio = smoke_audio()
-    started = time.perf_counter()
-    runs = [model.f0(audio) for _ in range(2)]
-    report.runtime["smoke_seconds"] = round(time.perf_counter() - started, 3)
-    expected = 1 + len(audio) // model.config["hop_length"]
-    voiced = float(np.mean(runs[0] > 0))
-    record_smoke("runtime.smoke", runs, expected, f"{expected} f0 frames from 1 s of 16 kHz audio ({voiced:.0%} voiced), finite, identical on rerun", report)
-    if reference is None:
-        return
-    refs = load_references(reference)
     mel = model.mel(refs["audio"])
     trace = model.trace(refs["mel_padded"][0])
     pairs = [("mel", mel[None], refs["mel"])]
@@ -44,7 +34,7 @@ def runtime_checks(converted: Path, dtype: str, reference: Path | None, report: 
     frames = refs["hidden"].shape[0]
     salience = np.array(trace["salience"][0, :frames])
     pairs.append(("hidden", salience, refs["hidden"]))
-    record_parity(pairs, min_snr_db, reference, report)
+    record_parity(pairs, parity_min_snr_db(dtype, FEATURE_PARITY_MIN_SNR_DB), reference, report)
     threshold = float(refs["thred"])
     cents = salience_to_cents(salience, threshold)
     ref_voiced = refs["voiced"].astype(bool)

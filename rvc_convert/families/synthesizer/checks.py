@@ -15,6 +15,7 @@ from ...errors import InputIOError
 from ...parity import ReferenceLayout, load_references, parity_rows, to_reference_layout
 from ...reports import Check, ValidationReport, parity_min_snr_db
 from ..base import ModelInfo
+from ..smoke import load_strictly
 from .config import SynthesizerConfig
 from .decoders import decoder_named
 
@@ -85,12 +86,9 @@ def stage_rank(name: str, cfg: SynthesizerConfig) -> tuple[int, ...]:
 def runtime_checks(converted: Path, info: ModelInfo, dtype: str, reference: Path | None, report: ValidationReport) -> None:
     from rvc_runtime.synthesizer import Synthesizer
 
-    try:
-        model = Synthesizer.from_file(converted)
-    except ValueError as exc:
-        report.checks.append(Check("runtime.load", "fail", str(exc)))
+    model = load_strictly(Synthesizer, converted, report)
+    if model is None:
         return
-    report.checks.append(Check("runtime.load", "pass", "strict load: every tensor consumed, none missing"))
     cfg: SynthesizerConfig = info.config
     inputs = smoke_inputs(cfg.phone_dim)
     started = time.perf_counter()
