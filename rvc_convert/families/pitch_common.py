@@ -11,6 +11,7 @@ import numpy as np
 
 from ..reports import ValidationReport
 from .base import ModelInfo, frame_rate_hz
+from .limits import MAX_HOP, SAMPLE_RATES, Spec, real, whole
 from .json_config import JsonConfigFamily
 from .smoke import load_strictly, record_smoke, smoke_runs
 
@@ -37,6 +38,26 @@ class PitchFamily(JsonConfigFamily):
     def contract_fields(self, config: dict[str, Any]) -> dict[str, Any]:
         """The contract's fields past the timing (the front end, the bins, RVC's decoding)."""
         raise NotImplementedError
+
+
+# What the config fields of a log-mel front end (STFT, mel filter bank, log floor) may hold.
+MEL_FRONT_END_SPECS: dict[str, Spec] = {
+    "sample_rate": Spec(whole(*SAMPLE_RATES)),
+    "n_mels": Spec(whole(1, 1024)),
+    "n_fft": Spec(whole(16, 16384)),
+    "win_length": Spec(whole(16, 16384)),
+    "hop_length": Spec(whole(1, MAX_HOP)),
+    "fmin": Spec(real(0.0, SAMPLE_RATES[1] / 2)),
+    "fmax": Spec(real(0.0, SAMPLE_RATES[1] / 2)),
+    "mel_clamp": Spec(real(1e-12, 1.0)),
+}
+
+
+def mel_front_end_problem(config: dict[str, Any]) -> str | None:
+    """Why a (spec-checked) log-mel front end cannot work, or None."""
+    if config["win_length"] > config["n_fft"] or not config["fmin"] < config["fmax"] <= config["sample_rate"] / 2:
+        return f"the mel front end (n_fft {config['n_fft']}, win_length {config['win_length']}, fmin {config['fmin']}, fmax {config['fmax']}) does not fit {config['sample_rate']} Hz"
+    return None
 
 
 def mel_front_end(config: dict[str, Any]) -> dict[str, Any]:

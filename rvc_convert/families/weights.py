@@ -23,6 +23,11 @@ def weight_shape(tensors: dict[str, Any], key: str) -> tuple[int, ...] | None:
     return None
 
 
+def batch_norm(prefix: str, channels: int) -> dict[str, tuple[int, ...]]:
+    """A BatchNorm's tensors and shapes (num_batches_tracked excluded: rule packs drop it)."""
+    return {f"{prefix}.{p}": (channels,) for p in ("weight", "bias", "running_mean", "running_var")}
+
+
 def indices(names: Iterable[str], pattern: str) -> list[int]:
     """The distinct integers group 1 of `pattern` captures over the names it fully matches, sorted."""
     regex = re.compile(pattern)

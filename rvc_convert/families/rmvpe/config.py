@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from ...errors import UnsupportedModelError
-from ..limits import MAX_CHANNELS, MAX_HOP, MAX_LAYERS, SAMPLE_RATES, Spec, check_config, listed, one_of, real, whole
-from ..weights import indices, require, shape
+from ..limits import MAX_CHANNELS, MAX_LAYERS, Spec, check_config, listed, one_of, real, whole
+from ..pitch_common import MEL_FRONT_END_SPECS, mel_front_end_problem
+from ..weights import batch_norm, indices, require, shape
 
 RMVPE_RULE_PACK = "rmvpe"
 
@@ -63,17 +64,10 @@ CONFIG_SPECS: dict[str, Spec] = {
     "gru_hidden": Spec(whole(1, MAX_CHANNELS)),
     "n_classes": Spec(whole(1, MAX_CHANNELS)),
     "bn_eps": Spec(real(1e-12, 0.1)),
-    "sample_rate": Spec(whole(*SAMPLE_RATES)),
-    "n_mels": Spec(whole(1, 1024)),
-    "n_fft": Spec(whole(16, 16384)),
-    "win_length": Spec(whole(16, 16384)),
-    "hop_length": Spec(whole(1, MAX_HOP)),
-    "fmin": Spec(real(0.0, SAMPLE_RATES[1] / 2)),
-    "fmax": Spec(real(0.0, SAMPLE_RATES[1] / 2)),
-    "mel_clamp": Spec(real(1e-12, 1.0)),
     "mel_pad_multiple": Spec(whole(1, 1 << MAX_LEVELS)),
     "mel_pad_mode": Spec(one_of("constant", "reflect")),
     "threshold": Spec(real(0.0, 1.0)),
+    **MEL_FRONT_END_SPECS,
 }
 
 
@@ -87,8 +81,8 @@ def check_rmvpe_config(config: Any, where: str, what: str = "config") -> None:
         problem = f"en_out_channels {config['en_out_channels']} doubled over {config['en_de_layers']} levels is {widest} channels (limit {MAX_CHANNELS})"
     elif config["mel_pad_multiple"] != 2 ** config["en_de_layers"]:
         problem = f"mel_pad_multiple {config['mel_pad_multiple']} is not 2 ** en_de_layers ({2 ** config['en_de_layers']})"
-    elif config["win_length"] > config["n_fft"] or not config["fmin"] < config["fmax"] <= config["sample_rate"] / 2:
-        problem = f"the mel front end (n_fft {config['n_fft']}, win_length {config['win_length']}, fmin {config['fmin']}, fmax {config['fmax']}) does not fit {config['sample_rate']} Hz"
+    else:
+        problem = mel_front_end_problem(config)
     if problem:
         raise UnsupportedModelError(f"{where}: {what}: {problem}; no real model has that (a damaged or forged file)")
 
@@ -110,15 +104,11 @@ def rmvpe_channels(config: Mapping[str, Any]) -> dict[str, list[tuple[int, int]]
     return {"encoder": encoder, "intermediate": intermediate, "decoder": decoder}
 
 
-def _batch_norm(prefix: str, channels: int) -> dict[str, tuple[int, ...]]:
-    return {f"{prefix}.{p}": (channels,) for p in ("weight", "bias", "running_mean", "running_var")}
-
-
 def _conv_block_res(prefix: str, c_in: int, c_out: int) -> dict[str, tuple[int, ...]]:
     tensors = {f"{prefix}.conv.0.weight": (c_out, c_in, 3, 3)}
-    tensors |= _batch_norm(f"{prefix}.conv.1", c_out)
+    tensors |= batch_norm(f"{prefix}.conv.1", c_out)
     tensors[f"{prefix}.conv.3.weight"] = (c_out, c_out, 3, 3)
-    tensors |= _batch_norm(f"{prefix}.conv.4", c_out)
+    tensors |= batch_norm(f"{prefix}.conv.4", c_out)
     if c_in != c_out:
         tensors[f"{prefix}.shortcut.weight"] = (c_out, c_in, 1, 1)
         tensors[f"{prefix}.shortcut.bias"] = (c_out,)
@@ -129,7 +119,7 @@ def rmvpe_expected_tensors(config: Mapping[str, Any]) -> dict[str, tuple[int, ..
     """Every tensor an RMVPE `E2E` state dict must hold (PyTorch shapes; num_batches_tracked excluded)."""
     channels = rmvpe_channels(config)
     blocks = config["n_blocks"]
-    expected = _batch_norm("unet.encoder.bn", config["in_channels"])
+    expected = batch_norm("unet.encoder.bn", config["in_channels"])
     for stage in ("encoder", "intermediate"):
         for i, (c_in, c_out) in enumerate(channels[stage]):
             for j in range(blocks):
@@ -137,7 +127,7 @@ def rmvpe_expected_tensors(config: Mapping[str, Any]) -> dict[str, tuple[int, ..
     for i, (c_in, c_out) in enumerate(channels["decoder"]):
         layer = f"unet.decoder.layers.{i}"
         expected[f"{layer}.conv1.0.weight"] = (c_in, c_out, 3, 3)  # ConvTranspose2d: (I, O, kH, kW)
-        expected |= _batch_norm(f"{layer}.conv1.1", c_out)
+        expected |= batch_norm(f"{layer}.conv1.1", c_out)
         for j in range(blocks):
             expected |= _conv_block_res(f"{layer}.conv2.{j}", 2 * c_out if j == 0 else c_out, c_out)
     expected["cnn.weight"] = (3, config["en_out_channels"], 3, 3)
