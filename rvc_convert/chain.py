@@ -19,7 +19,7 @@ from .bundle.roles import bundle_families, listed_role, role_named, shared_roles
 from .convert import convert_model, read_source
 from .detect import detect
 from .errors import EXIT_VALIDATION_FAILED, CorruptFileError, InputIOError, ModelMismatchError, RvcConvertError, UnsupportedModelError, UsageError
-from .families import BundleRole, Family, family_named, registered_families
+from .families import BundleRole, Family, f0_method_names, family_named, pitch_families
 from .reader import file_sha256
 
 PITCH_SLOT = "pitch"
@@ -50,12 +50,14 @@ class Chain:
         return next((p for p in self.parts if p.slot == slot), None)
 
 
-def pitch_families() -> list[Family]:
-    return [f for f in registered_families() if f.pipeline_slot == PITCH_SLOT and f.bundle_role is not None]
-
-
 def family_of_role(role: BundleRole) -> Family:
     return next(f for f in bundle_families() if f.bundle_role.name == role.name)
+
+
+def pitch_flags() -> str:
+    """"--a, --b or --c": the flags that name a pitch model, the preferred first."""
+    flags = [f"--{f.bundle_role.name}" for f in pitch_families() if f.bundle_role is not None]
+    return ", ".join(flags[:-1]) + f" or {flags[-1]}" if len(flags) > 1 else "".join(flags)
 
 
 def bundle_files(folder: Path, voice: str) -> tuple[Path, dict[str, Path], Path | None]:
@@ -119,43 +121,36 @@ def _read_model(path: Path, role: BundleRole | None, scratch: Path) -> ChainPart
 
 def load_chain(voice: Path, shared: dict[str, Path], index: Path | None, pitch_method: str | None = None, key: float = 0, cache: dict | None = None) -> Chain:
     """Load (converting sources on the fly) and join the models of one chain. `shared`: bundle role
-    name -> file, for the roles given. The pitch model is the one serving `pitch_method` (RVC's f0
-    method name: rmvpe, crepe, crepe-tiny, fcpe), else the first given in upstream's order of
-    preference; a voice without pitch guidance takes none, and neither a pitch method nor a key.
-    Mismatched models raise ModelMismatchError naming the mismatch."""
+    name -> file, for the roles given. One pitch model is loaded: the one serving `pitch_method`
+    (RVC's f0 method name: rmvpe, crepe, crepe-tiny, fcpe), else the first given in upstream's
+    order of preference; a voice without pitch guidance takes none, and neither a pitch method
+    nor a key. Mismatched models raise ModelMismatchError naming the mismatch."""
     from rvc_runtime.pipeline import ModelMismatchError as RuntimeMismatch
-    from rvc_runtime.pitch import F0_METHODS
 
-    if pitch_method is not None and pitch_method not in F0_METHODS:
-        raise UsageError(f"unknown f0 method {pitch_method!r}: use one of {', '.join(F0_METHODS)}")
+    if pitch_method is not None and pitch_method not in f0_method_names():
+        raise UsageError(f"--f0-method {pitch_method!r}: not an f0 method rvc-convert runs; use one of {', '.join(f0_method_names())}")
+    named = {f"--{name}": path for name, path in shared.items()} | ({"--index": index} if index is not None else {})
+    for flag, path in named.items():  # a file named but not loaded (a pitch model not chosen) is still never a typo passed over
+        if not path.exists():
+            raise InputIOError(f"{flag} {path}: no such file or folder")
+    needed = [role for role in shared_roles() if family_of_role(role).pipeline_slot not in (PITCH_SLOT, None)]
+    missing = [role for role in needed if role.name not in shared]
+    if missing:
+        raise UsageError(f"{voice}: every voice needs {' and '.join('a ' + r.title for r in missing)}: pass {' '.join('--' + r.name for r in missing)} (or a bundle folder and --voice)")
     with tempfile.TemporaryDirectory(prefix="rvc-chain-") as folder:
         scratch = Path(folder)
         parts = [_load_model(voice, listed_role(), scratch)]
-        parts += [_load_model(path, role_named(name), scratch, cache) for name, path in shared.items()]
+        pitch = _pitch_role(voice, bool(parts[0].runtime.config.f0), shared, pitch_method, key)
+        roles = [name for name in shared if name in {r.name for r in needed} or (pitch is not None and name == pitch.name)]
+        parts += [_load_model(shared[name], role_named(name), scratch, cache) for name in roles]
         if index is not None:
             parts.append(_load_model(index, None, scratch))
-    voice_part = parts[0]
-    has_pitch = bool(voice_part.runtime.config.f0)
-    pitch_parts = {p.runtime.name: p for p in parts if p.slot == PITCH_SLOT}
-    flag = " or ".join(f"--{f.bundle_role.name}" for f in pitch_families())
-    if not has_pitch:
-        if pitch_method is not None or key != 0:
-            given = "--f0-method" if pitch_method is not None else f"--key {key:+g}"
-            raise UsageError(f"{voice}: the voice has no pitch guidance (f0 = 0), so {given} does not apply to it; drop it")
-        chosen = None
-    elif pitch_method is not None:
-        if pitch_method not in pitch_parts:
-            have = ", ".join(f"{name} ({part.path})" for name, part in pitch_parts.items()) or "none"
-            raise UsageError(f"--f0-method {pitch_method}: no model for it was given (pitch models: {have}); pass it with {flag}")
-        chosen = pitch_parts[pitch_method]
-    elif not pitch_parts:
-        raise UsageError(f"{voice}: the voice is pitch-guided (f0 = 1) and needs a pitch estimator: pass {flag}")
-    else:
-        chosen = pitch_parts[min(pitch_parts, key=F0_METHODS.index)]
-    parts = [p for p in parts if p.slot != PITCH_SLOT or p is chosen]
-    missing = [role for role in shared_roles() if family_of_role(role).pipeline_slot not in (PITCH_SLOT, None) and role.name not in {p.role for p in parts}]
-    if missing:
-        raise UsageError(f"{voice}: every voice needs {' and '.join(r.title for r in missing)}: pass {' '.join('--' + r.name for r in missing)} (or a bundle folder and --voice)")
+    chosen = next((p for p in parts if p.slot == PITCH_SLOT), None)
+    if chosen is not None and pitch_method is not None and chosen.runtime.name != pitch_method:
+        raise UsageError(
+            f"--f0-method {pitch_method}: --{chosen.role} {chosen.path} holds the model of the f0 method {chosen.runtime.name}, "
+            f"not {pitch_method}; use --f0-method {chosen.runtime.name} or pass {pitch_method}'s model"
+        )
     try:
         from rvc_runtime.pipeline import Pipeline
 
@@ -163,6 +158,27 @@ def load_chain(voice: Path, shared: dict[str, Path], index: Path | None, pitch_m
     except RuntimeMismatch as exc:
         raise ModelMismatchError(f"{voice}: {exc}") from None
     return Chain(pipeline, parts)
+
+
+def _pitch_role(voice: Path, has_pitch: bool, shared: dict[str, Path], pitch_method: str | None, key: float) -> BundleRole | None:
+    """The role of the one pitch model the chain loads (None for a voice without pitch guidance):
+    the family serving `pitch_method`, else the preferred family among those given."""
+    if not has_pitch:
+        if pitch_method is not None or key != 0:
+            given = f"--f0-method {pitch_method}" if pitch_method is not None else f"--key {key:+g}"
+            raise UsageError(f"{voice}: the voice has no pitch guidance (f0 = 0), so {given} does not apply to it; drop it")
+        return None
+    given = [f.bundle_role for f in pitch_families() if f.bundle_role is not None and f.bundle_role.name in shared]
+    if pitch_method is None:
+        if not given:
+            raise UsageError(f"{voice}: the voice is pitch-guided (f0 = 1) and needs a pitch estimator: pass {pitch_flags()}")
+        return given[0]
+    family = next(f for f in pitch_families() if pitch_method in f.f0_methods)
+    if family.bundle_role is None or family.bundle_role not in given:
+        have = ", ".join(f"--{role.name} {shared[role.name]}" for role in given) or "none"
+        flag = f"--{family.bundle_role.name} {family.bundle_role.example}" if family.bundle_role else f"a {family.title} model"
+        raise UsageError(f"--f0-method {pitch_method} runs {family.title}, and no such model was given (pitch models at hand: {have}); pass {flag}")
+    return family.bundle_role
 
 
 # --- a short deterministic chain, for `verify --revalidate` and `bundle` --------------------------

@@ -259,7 +259,7 @@ def test_bad_input_audio_exits_5(files, tmp_path, capsys, kind):
         ("nof0-voice-with-f0-method", EXIT_USAGE, "no pitch guidance"),
         ("f0-voice-without-pitch-model", EXIT_USAGE, "needs a pitch estimator"),
         ("no-content-model", EXIT_USAGE, "every voice needs"),
-        ("wrong-file-for-flag", EXIT_USAGE, "not a hubert"),
+        ("wrong-file-for-flag", EXIT_USAGE, "is an RMVPE model, not a HuBERT/ContentVec model; pass it as --rmvpe"),
         ("voice-flag-without-bundle", EXIT_USAGE, "not a bundle"),
         ("unsafe-voice", EXIT_UNSAFE, ""),
         ("index-rate-out-of-range", EXIT_USAGE, ""),
@@ -347,3 +347,67 @@ def test_crepe_serves_as_the_f0_method(files, tmp_path, capsys):
     assert (tmp_path / "chosen.wav").read_bytes() == (tmp_path / "crepe.wav").read_bytes()
     code, _, err = infer(capsys, *both, "--f0-method", "crepe", "-o", tmp_path / "full.wav")
     assert code == EXIT_USAGE and "crepe-tiny" in err and not (tmp_path / "full.wav").exists()
+
+
+@pytest.mark.parametrize("method", ["crepe", "crepe-tiny", "fcpe"])
+def test_an_f0_method_without_its_model_names_the_flag_that_gives_it(files, tmp_path, capsys, method):
+    """--f0-method naming a pitch model that was not given (nor carried by the bundle) is a usage
+    error naming the flag that gives it and the pitch models at hand; nothing is written."""
+    flag = "--fcpe" if method == "fcpe" else "--crepe"
+    out = tmp_path / "out.wav"
+    code, _, err = infer(capsys, files["voice-converted"], files["speech"], *model_flags(files, converted=True, index=False), "--f0-method", method, "-o", out)
+    assert code == EXIT_USAGE and flag in err and f"--rmvpe {files['rmvpe-converted']}" in err, err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_an_f0_method_the_bundle_lacks_is_a_usage_error(bundle, files, tmp_path, capsys):
+    """The bundle's pitch models come from its manifest: a method it carries no model for is refused."""
+    code, _, err = infer(capsys, bundle, files["speech"], "--voice", "alice", "--f0-method", "fcpe", "-o", tmp_path / "out.wav")
+    assert code == EXIT_USAGE and "--fcpe" in err and str(bundle) in err, err
+
+
+def test_an_unknown_f0_method_is_a_usage_error(files, tmp_path, capsys):
+    code, _, err = infer(capsys, files["voice-converted"], files["speech"], *model_flags(files, converted=True), "--f0-method", "harvest", "-o", tmp_path / "out.wav")
+    assert code == EXIT_USAGE and "harvest" in err and "rmvpe" in err
+
+
+def test_a_missing_unused_pitch_model_is_still_an_error(files, tmp_path, capsys):
+    """Only the pitch model that runs is loaded, but a named file that is not there is never ignored."""
+    missing = tmp_path / "full.pth"
+    code, _, err = infer(capsys, files["voice-converted"], files["speech"], *model_flags(files, converted=True), "--crepe", missing, "-o", tmp_path / "out.wav")
+    assert code == EXIT_IO and str(missing) in err
+
+
+def test_the_f0_methods_are_the_runtimes():
+    """The registry's pitch families serve exactly the runtime's f0 methods, in its order of preference."""
+    from rvc_runtime.pitch import F0_METHODS
+
+    from rvc_convert.families import f0_method_names
+
+    assert tuple(f0_method_names()) == F0_METHODS
+
+
+def test_help_examples_run_one_pitch_model_and_name_real_flags():
+    """infer --help teaches with realistic command lines: each example names at most one pitch
+    model, and every flag it uses is one of the command's options."""
+    from rvc_convert.commands import load_commands
+    from rvc_convert.families import pitch_families
+
+    command = typer_command(load_commands(), "infer")
+    text = command.help
+    examples = [line.split() for line in text.splitlines() if line.strip().startswith("rvc-convert infer ")]
+    options = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    pitch_flags = {f"--{f.bundle_role.name}" for f in pitch_families()}
+    assert len(examples) >= 3
+    for words in examples:
+        flags = [w for w in words if w.startswith("-")]
+        assert set(flags) <= options, flags
+        assert len(pitch_flags & set(flags)) <= 1, words
+    assert any("--f0-method" in words for words in examples) and any("--voice" in words for words in examples)
+
+
+def typer_command(app, name: str):
+    import typer
+
+    group = typer.main.get_command(app)
+    return group.commands[name]

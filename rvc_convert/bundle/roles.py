@@ -15,6 +15,13 @@ def shared_roles() -> list[BundleRole]:
     return [f.bundle_role for f in bundle_families() if f.bundle_role.shared]
 
 
+def shared_roles_for_help() -> list[BundleRole]:
+    """The shared roles in the order help text lists them: the models every voice needs first, then
+    the pitch models, the one upstream prefers first."""
+    families = sorted((f for f in bundle_families() if f.bundle_role.shared), key=lambda f: (bool(f.f0_methods), f.f0_preference))
+    return [f.bundle_role for f in families]
+
+
 def listed_role() -> BundleRole:
     """The role assets of a spec's list have (the voices)."""
     (role,) = [f.bundle_role for f in bundle_families() if not f.bundle_role.shared]

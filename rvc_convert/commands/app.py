@@ -3,16 +3,17 @@ past click, the --target / --dtype choices, JSON output. A leaf: it imports no c
 
 from __future__ import annotations
 
+import inspect
 from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 import typer
 
 from .. import __version__
 from .output import CommandExit, emit_json
 
-__all__ = ["CLICK_USAGE_EXIT", "CommandExit", "Dtype", "Target", "app", "emit_json"]
-
-CLICK_USAGE_EXIT = 2  # what click exits with on a usage error
+__all__ = ["CommandExit", "Dtype", "Target", "app", "emit_json", "with_path_options"]
 
 
 app = typer.Typer(
@@ -53,3 +54,20 @@ def root(
     version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """rvc-convert: RVC checkpoints to MLX, safely and verifiably."""
+
+
+def with_path_options(command: Callable[..., Any], after: str, options: list[tuple[str, str]]) -> Callable[..., Any]:
+    """`command` with one `--NAME PATH` option per (name, help) inserted after its parameter `after`,
+    in the signature typer reads: options the family registry decides (the shared bundle roles),
+    which `command` receives in its `**keyword` parameter."""
+    signature = inspect.signature(command)
+    fixed = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=typer.Option(None, f"--{name}", help=help), annotation=Optional[Path])
+        for name, help in options
+    ]
+    at = [p.name for p in fixed].index(after) + 1
+    keyword = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in fixed[at:]]
+    command.__signature__ = signature.replace(parameters=fixed[:at] + added + keyword)  # type: ignore[attr-defined]
+    command.__annotations__ = {**{p.name: p.annotation for p in fixed + added}, "return": None}
+    return command

@@ -4,29 +4,35 @@ the help's spec example come from the family registry."""
 
 from __future__ import annotations
 
-import inspect
 import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from ..bundle.roles import shared_roles
+from ..bundle.roles import shared_roles, shared_roles_for_help
+from ..families import pitch_families
 from ..errors import UsageError
-from .app import CommandExit, Dtype, Target, app, emit_json
+from .app import CommandExit, Dtype, Target, app, emit_json, with_path_options
 from .display import say
 
 
 def _bundle_help() -> str:
-    roles = shared_roles()
-    flags = " ".join(f"--{role.name} {role.example}" for role in roles)
-    spec_lines = "".join(f"  {role.spec_key}: models/{role.example}\n" for role in roles)
-    return f"""Convert, validate and hash many voices plus the shared {' and '.join(role.title for role in roles)} into
-OUTPUT, listed in OUTPUT/manifest.json (schemas/manifest.schema.json).
+    """The help; the shared models' flags and spec keys from the registry (the models every voice
+    needs first, then the pitch models: one suffices, the preferred one in the examples)."""
+    roles = shared_roles_for_help()
+    pitch = {f.bundle_role.name for f in pitch_families() if f.bundle_role is not None}
+    needed = [role for role in roles if role.name not in pitch]
+    typical = " ".join(f"--{role.name} {role.example}" for role in needed + [next(r for r in roles if r.name in pitch)])
+    pitch_roles = [role for role in roles if role.name in pitch]
+    notes = {role.name: "# the content model every voice runs" for role in needed} | {role.name: "# optional: more pitch models" if role != pitch_roles[0] else "# a pitch model" for role in pitch_roles}
+    spec_lines = "".join(f"{f'  {role.spec_key}: models/{role.example}':<30} {notes[role.name]}\n" for role in roles)
+    return f"""Convert, validate and hash many voices plus the models they share ({', '.join(role.title for role in roles)})
+into OUTPUT, listed in OUTPUT/manifest.json (schemas/manifest.schema.json).
 
 \b
   rvc-convert bundle bundle.yaml -o Assets/
-  rvc-convert bundle models/*.pth {flags} -o Assets/
+  rvc-convert bundle models/*.pth {typical} -o Assets/
 
 \b
 bundle.yaml (schemas/bundle.schema.json; paths relative to the file):
@@ -180,24 +186,6 @@ def bundle_command(
         raise CommandExit(report["exit_code"])
 
 
-def _with_shared_role_options(command: Any) -> Any:
-    """One `--<role> PATH` option per shared bundle role, after --output, as typer reads a signature."""
-    signature = inspect.signature(command)
-    fixed = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    roles = [
-        inspect.Parameter(
-            role.name,
-            inspect.Parameter.KEYWORD_ONLY,
-            default=typer.Option(None, f"--{role.name}", help=f"Spec-less form: {role.help}."),
-            annotation=Optional[Path],
-        )
-        for role in shared_roles()
-    ]
-    at = [p.name for p in fixed].index("output") + 1
-    keyword = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in fixed[at:]]
-    command.__signature__ = signature.replace(parameters=fixed[:at] + roles + keyword)
-    command.__annotations__ = {**{p.name: p.annotation for p in fixed + roles}, "return": None}
-    return command
-
-
-app.command("bundle", help=_bundle_help())(_with_shared_role_options(bundle_command))
+app.command("bundle", help=_bundle_help(), short_help="Convert many voices and the shared models into an app bundle with a manifest.")(
+    with_path_options(bundle_command, "output", [(role.name, f"Spec-less form: {role.help}.") for role in shared_roles_for_help()])
+)

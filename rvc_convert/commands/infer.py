@@ -7,7 +7,6 @@ itself is rvc_runtime.pipeline; rvc_convert.chain loads its models.
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 import tempfile
@@ -19,48 +18,71 @@ from typing import Any, Optional
 import typer
 
 from ..bundle.manifest import MANIFEST_NAME
-from ..bundle.roles import shared_roles
+from ..bundle.roles import shared_roles_for_help
 from ..errors import InputIOError, UsageError
-from .app import app, emit_json
+from ..families import BundleRole, f0_method_names, pitch_families
+from .app import app, emit_json, with_path_options
 from .display import say
 
 SCHEMA = "rvc-convert/infer/1"
 
 
+def _role_flag(role: BundleRole) -> str:
+    return f"--{role.name} {role.example}"
+
+
 def _infer_help() -> str:
-    roles = shared_roles()
-    flags = " ".join(f"--{role.name} {role.example}" for role in roles)
-    rows = [(f"--{role.name} PATH", f"{role.help}: source or converted") for role in roles]
-    rows.append(("--index PATH", "the voice's FAISS .index or its converted file (optional)"))
+    """The help, its examples and model flags from the registry: the models every voice needs, then
+    the pitch models (one of them runs; --f0-method picks)."""
+    pitch = [f for f in pitch_families() if f.bundle_role is not None]
+    pitch_roles = {f.bundle_role.name for f in pitch}
+    needed = [role for role in shared_roles_for_help() if role.name not in pitch_roles]
+    content = " ".join(_role_flag(role) for role in needed)
+    rows = [(f"--{role.name} PATH", f"the {role.title} ({role.example}): every voice needs it") for role in needed]
+    rows += [(f"--{f.bundle_role.name} PATH", f"the {f.bundle_role.title} ({f.bundle_role.example}) for --f0-method {' or '.join(f.f0_methods)}") for f in pitch]
+    rows.append(("--index PATH", "the voice's FAISS .index (added_IVF…_Flat….index): optional, used at --index-rate"))
     width = max(len(flag) for flag, _ in rows) + 2
     role_lines = "".join(f"  {flag:<{width}}{what}\n" for flag, what in rows)
-    return f"""Convert INPUT (any audio file: WAV, FLAC, OGG, MP3; any rate, channels averaged) with a voice and
-write OUTPUT.wav, running upstream's inference pipeline in MLX: high-pass, f0, content features, the
-voice's own index of training features, the voice model (chunked on long input), volume envelope, int16.
+    other = f"  rvc-convert infer alice.safetensors speech.flac {content} --f0-method {pitch[1].f0_methods[0]} {_role_flag(pitch[1].bundle_role)} --plot alice.png -o alice.wav\n" if len(pitch) > 1 else ""
+    methods = ", ".join(f0_method_names())
+    return f"""Convert the recording INPUT with a voice and write OUTPUT.wav, running upstream's inference
+pipeline in MLX: high-pass, f0, content features, the voice's own index of training features, the
+voice model (chunked on long input), volume envelope, int16.
 
 \b
-  rvc-convert infer Assets/ speech.wav --voice alice -o alice.wav
-  rvc-convert infer alice.pth speech.wav {flags} --index alice.index -o alice.wav
-  rvc-convert infer alice.safetensors speech.flac {flags} --key 12 --plot alice.png -o alice.wav
-
+  rvc-convert infer alice.pth speech.wav {content} {_role_flag(pitch[0].bundle_role)} --index added_IVF256_Flat_nprobe_1_alice_v2.index -o alice.wav
+  rvc-convert infer Assets/ speech.wav --voice alice --key 12 -o alice.wav
+{other}
 \b
-VOICE is a converted voice (.safetensors/.npz), a source .pth (converted on the fly, in
-memory), or a bundle folder with --voice NAME (its own models and index, each checked against
-the manifest). Without a bundle:
+VOICE is a voice (.pth, converted on the fly in memory, or its converted .safetensors/.npz), or a
+bundle folder with --voice NAME: the bundle's own models and the voice's index are used, each
+checked against the manifest, and a model flag replaces the bundle's. Otherwise name the models,
+each a source file (converted on the fly) or a converted one:
 {role_lines}
-The parameters are upstream's, with its defaults. --compat classic (default) reproduces the
-classic RVC WebUI and Applio (unvoiced frames keep f0 0, protect acts on them); --compat webui the
-2026 WebUI (unvoiced f0 interpolated). --noise zero makes the output deterministic; by default the
-voice model draws its noise like upstream (--seed makes it repeatable). --plot draws input, output
-and pitch; with --reference UPSTREAM.wav (upstream's output for the same input and settings) it adds
-upstream's output and the difference and prints SNR and spectrogram correlation.
+A pitch-guided voice needs one pitch model; with several at hand, --f0-method ({methods})
+picks one, by default the first present in that order. A voice without pitch guidance takes none
+(and no --key or --f0-method).
+
+INPUT is any audio file (WAV, FLAC, OGG, MP3) at any sample rate, up to an hour; channels are
+averaged. The parameters are upstream's, with its defaults. --compat classic (default)
+reproduces the classic RVC WebUI and Applio (unvoiced frames keep f0 0, protect acts on them);
+--compat webui the 2026 WebUI (unvoiced f0 interpolated). --noise zero makes the output
+deterministic; by default the voice model draws its noise like upstream (--seed makes it
+repeatable). --plot draws input, output and pitch; with --reference UPSTREAM.wav (upstream's output
+for the same input and settings) it adds upstream's output and the difference and prints SNR and
+spectrogram correlation.
 
 Exit codes: 0 done; 2 a model that cannot be converted, or models that do not fit together (a v1
 voice with a content model lacking final_proj, an index of another width); 3 an unsafe model file;
 4 a usage error (bad option values, --key or --f0-method for a voice without pitch guidance, a
-missing model flag, --voice without a bundle); 5 an input or model file that is missing,
-unreadable, truncated, empty, all NaN or shorter than 25 ms, or an output that cannot be written;
-70 internal error. Nothing is written unless the whole conversion succeeds."""
+missing model flag, no model for the chosen --f0-method, --voice without a bundle); 5 an input or
+model file that is missing, unreadable, truncated, empty, all NaN or shorter than 25 ms, or an
+output that cannot be written; 70 internal error. Nothing is written unless the whole conversion
+succeeds."""
+
+
+# RVC's f0 method names, as the registry's pitch families serve them (the preferred first).
+F0Method = Enum("F0Method", {name: name for name in f0_method_names()}, type=str)
 
 
 class Compat(str, Enum):
@@ -145,7 +167,8 @@ def infer_command(
     audio: Path = typer.Argument(..., metavar="INPUT", help="The recording to convert (WAV, FLAC, OGG, MP3; any rate)."),
     output: Path = typer.Option(..., "--output", "-o", help="The converted recording (.wav)."),
     voice_name: Optional[str] = typer.Option(None, "--voice", help="With a bundle folder: the voice's name in its manifest."),
-    index: Optional[Path] = typer.Option(None, "--index", help="The voice's index (its training features): FAISS .index or converted."),
+    f0_method: Optional[F0Method] = typer.Option(None, "--f0-method", help="The pitch model to run, by RVC's f0 method name (default: the first of these at hand)."),
+    index: Optional[Path] = typer.Option(None, "--index", help="The voice's index of training features (FAISS .index, or converted); with a bundle: replaces the voice's."),
     key: float = typer.Option(0.0, "--key", min=-48, max=48, help="Pitch shift in semitones (+12 = one octave up)."),
     index_rate: float = typer.Option(0.75, "--index-rate", min=0.0, max=1.0, help="Share of the retrieved features (0: the index is not used)."),
     protect: float = typer.Option(0.33, "--protect", min=0.0, max=0.5, help="Keep consonants/breath unretrieved: 0..0.5 (0.5: off)."),
@@ -155,7 +178,6 @@ def infer_command(
     compat: Compat = typer.Option(Compat.classic, "--compat", help="classic: classic WebUI / Applio; webui: the 2026 WebUI."),
     noise: Noise = typer.Option(Noise.random, "--noise", help="random: like upstream; zero: deterministic."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed of the random draws (repeatable output)."),
-    f0_method: Optional[str] = typer.Option(None, "--f0-method", help="RVC's f0 method name, served by one of the pitch models given (default: upstream's preferred one among them)."),
     as_float: bool = typer.Option(False, "--float", help="Write 32-bit float samples (the float audio before upstream's int16 step)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw input, output and pitch into this PNG."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="Upstream's output for the same input: compare (and plot) it."),
@@ -198,7 +220,7 @@ def infer_command(
 
     samples, input_rate, channels = _read_audio(audio)
     loading = time.perf_counter()
-    chain = load_chain(voice_file, chain_files, index, f0_method, key)
+    chain = load_chain(voice_file, chain_files, index, f0_method.value if f0_method else None, key)
     load_s = time.perf_counter() - loading
 
     import numpy as np
@@ -335,24 +357,12 @@ def _print_report(report: dict[str, Any]) -> None:
         say(f"plot: {report['plot']}")
 
 
-def _with_shared_role_options(command: Any) -> Any:
-    """One `--<role> PATH` option per shared bundle role, after --index, as typer reads a signature."""
-    signature = inspect.signature(command)
-    fixed = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    roles = [
-        inspect.Parameter(
-            role.name,
-            inspect.Parameter.KEYWORD_ONLY,
-            default=typer.Option(None, f"--{role.name}", help=f"{role.help[0].upper()}{role.help[1:]}, source or converted (default: the bundle's)."),
-            annotation=Optional[Path],
-        )
-        for role in shared_roles()
-    ]
-    at = [p.name for p in fixed].index("voice_name") + 1
-    keyword = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in fixed[at:]]
-    command.__signature__ = signature.replace(parameters=fixed[:at] + roles + keyword)
-    command.__annotations__ = {**{p.name: p.annotation for p in fixed + roles}, "return": None}
-    return command
+def _role_option_help(role: BundleRole) -> str:
+    methods = next((f.f0_methods for f in pitch_families() if f.bundle_role is not None and f.bundle_role.name == role.name), ())
+    serves = f" for --f0-method {' or '.join(methods)}" if methods else ""
+    return f"The {role.title} ({role.example}, or converted){serves}; with a bundle: replaces the bundle's."
 
 
-app.command("infer", help=_infer_help())(_with_shared_role_options(infer_command))
+app.command("infer", help=_infer_help(), short_help="Convert a recording with a voice, end to end in MLX (upstream's pipeline).")(
+    with_path_options(infer_command, "voice_name", [(role.name, _role_option_help(role)) for role in shared_roles_for_help()])
+)

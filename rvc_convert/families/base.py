@@ -74,7 +74,7 @@ class BundleRole:
     name: str  # the asset role: manifest entries' `role`
     spec_key: str  # the bundle.yaml key (and manifest key) that lists such assets
     shared: bool  # one per bundle (`hubert: …`) rather than a list (`voices: […]`)
-    noun: str  # "a hubert", "an RVC voice": for "X is not <noun>" messages
+    noun: str  # "an RMVPE model", "an RVC voice": for "X is not <noun>" messages
     title: str = ""  # shared roles: what the asset is, for `bundle --help` ("HuBERT/ContentVec")
     example: str = ""  # shared roles: a typical file name, for `bundle --help` ("hubert_base.pt")
     help: str = ""  # shared roles: the spec-less command-line flag's help
@@ -224,6 +224,16 @@ def family_named(name: str) -> Family:
     if name not in _FAMILIES:
         raise UnsupportedModelError(f"no model family {quote(name, 60)} (known: {', '.join(sorted(_FAMILIES))})")
     return _FAMILIES[name]
+
+
+def pitch_families() -> list[Family]:
+    """The families that serve RVC's f0 methods, in upstream's order of preference."""
+    return sorted((f for f in registered_families() if f.f0_methods), key=lambda f: f.f0_preference)
+
+
+def f0_method_names() -> list[str]:
+    """RVC's f0 method names the registered pitch families serve, the preferred first."""
+    return [method for family in pitch_families() for method in family.f0_methods]
 
 
 def container_readers() -> tuple[ContainerReader, ...]:

