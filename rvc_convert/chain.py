@@ -119,14 +119,19 @@ def _read_model(path: Path, role: BundleRole | None, scratch: Path) -> ChainPart
     return ChainPart(family.pipeline_slot, role.name if role else INDEX_SLOT, family.name, path, info.kind != "converted", runtime)
 
 
-def load_chain(voice: Path, shared: dict[str, Path], index: Path | None, pitch_method: str | None = None, key: float = 0, cache: dict | None = None) -> Chain:
+def load_chain(
+    voice: Path, shared: dict[str, Path], index: Path | None, pitch_method: str | None = None, key: float = 0, cache: dict | None = None, prefix: str | None = None
+) -> Chain:
     """Load (converting sources on the fly) and join the models of one chain. `shared`: bundle role
     name -> file, for the roles given. One pitch model is loaded: the one serving `pitch_method`
     (RVC's f0 method name: rmvpe, crepe, crepe-tiny, fcpe), else the first given in upstream's
     order of preference; a voice without pitch guidance takes none, and neither a pitch method
-    nor a key. Mismatched models raise ModelMismatchError naming the mismatch."""
+    nor a key. Mismatched models raise ModelMismatchError naming the mismatch. Errors about the
+    voice start with `prefix` (default: its path and a colon; a caller that names the voice itself
+    passes "")."""
     from rvc_runtime.pipeline import ModelMismatchError as RuntimeMismatch
 
+    prefix = f"{voice}: " if prefix is None else prefix
     if pitch_method is not None and pitch_method not in f0_method_names():
         raise UsageError(f"--f0-method {pitch_method!r}: not an f0 method rvc-convert runs; use one of {', '.join(f0_method_names())}")
     named = {f"--{name}": path for name, path in shared.items()} | ({"--index": index} if index is not None else {})
@@ -136,11 +141,11 @@ def load_chain(voice: Path, shared: dict[str, Path], index: Path | None, pitch_m
     needed = [role for role in shared_roles() if family_of_role(role).pipeline_slot not in (PITCH_SLOT, None)]
     missing = [role for role in needed if role.name not in shared]
     if missing:
-        raise UsageError(f"{voice}: every voice needs {' and '.join('a ' + r.title for r in missing)}: pass {' '.join('--' + r.name for r in missing)} (or a bundle folder and --voice)")
+        raise UsageError(f"{prefix}every voice needs {' and '.join('a ' + r.title for r in missing)}: pass {' '.join('--' + r.name for r in missing)} (or a bundle folder and --voice)")
     with tempfile.TemporaryDirectory(prefix="rvc-chain-") as folder:
         scratch = Path(folder)
         parts = [_load_model(voice, listed_role(), scratch)]
-        pitch = _pitch_role(voice, bool(parts[0].runtime.config.f0), shared, pitch_method, key)
+        pitch = _pitch_role(prefix, bool(parts[0].runtime.config.f0), shared, pitch_method, key)
         roles = [name for name in shared if name in {r.name for r in needed} or (pitch is not None and name == pitch.name)]
         parts += [_load_model(shared[name], role_named(name), scratch, cache) for name in roles]
         if index is not None:
@@ -156,22 +161,22 @@ def load_chain(voice: Path, shared: dict[str, Path], index: Path | None, pitch_m
 
         pipeline = Pipeline(**{p.slot: p.runtime for p in parts})
     except RuntimeMismatch as exc:
-        raise ModelMismatchError(f"{voice}: {exc}") from None
+        raise ModelMismatchError(f"{prefix}{exc}") from None
     return Chain(pipeline, parts)
 
 
-def _pitch_role(voice: Path, has_pitch: bool, shared: dict[str, Path], pitch_method: str | None, key: float) -> BundleRole | None:
+def _pitch_role(prefix: str, has_pitch: bool, shared: dict[str, Path], pitch_method: str | None, key: float) -> BundleRole | None:
     """The role of the one pitch model the chain loads (None for a voice without pitch guidance):
     the family serving `pitch_method`, else the preferred family among those given."""
     if not has_pitch:
         if pitch_method is not None or key != 0:
             given = f"--f0-method {pitch_method}" if pitch_method is not None else f"--key {key:+g}"
-            raise UsageError(f"{voice}: the voice has no pitch guidance (f0 = 0), so {given} does not apply to it; drop it")
+            raise UsageError(f"{prefix}the voice has no pitch guidance (f0 = 0), so {given} does not apply to it; drop it")
         return None
     given = [f.bundle_role for f in pitch_families() if f.bundle_role is not None and f.bundle_role.name in shared]
     if pitch_method is None:
         if not given:
-            raise UsageError(f"{voice}: the voice is pitch-guided (f0 = 1) and needs a pitch estimator: pass {pitch_flags()}")
+            raise UsageError(f"{prefix}the voice is pitch-guided (f0 = 1) and needs a pitch estimator: pass {pitch_flags()}")
         return given[0]
     family = next(f for f in pitch_families() if pitch_method in f.f0_methods)
     if family.bundle_role is None or family.bundle_role not in given:
@@ -220,7 +225,7 @@ def chain_check(voice: Path, shared: dict[str, Path], index: Path | None, cache:
         checks.append({"name": name, "status": "fail" if problem else "pass", "detail": problem or detail})
 
     try:
-        chain = load_chain(voice, shared, index, cache=cache)
+        chain = load_chain(voice, shared, index, cache=cache, prefix="")
     except UsageError as exc:
         checks.append({"name": "chain.models", "status": "skip", "detail": f"not run: {exc}"})
         return {"ok": True, "exit_code": 0, "checks": checks, "figures": {}}

@@ -54,6 +54,7 @@ def test_a_v1_voice_with_a_hubert_lacking_final_proj_fails_the_bundle(tmp_path):
     (failed,) = [a for a in report["assets"] if a["status"] == "failed"]
     assert failed["role"] == "voice" and failed["error"]["kind"] == "chain" and failed["files"] == []
     assert "v1" in failed["error"]["message"] and "no final_proj" in failed["error"]["message"]
+    assert ".rvc-staging" not in failed["error"]["message"]  # the voice is named by its source, not by a staging file
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["voices"] == [] and manifest["hubert"] is not None
     assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", *(f["path"] for a in (manifest["hubert"], manifest["rmvpe"]) for f in a["files"].values())])

@@ -131,8 +131,10 @@ def test_flat_and_empty_indexes_convert(tmp_path):
     assert np.array_equal(arrays["list_offsets"], [0, 300])
     assert np.allclose(arrays["centroids"][0], arrays["vectors"].astype(np.float64).mean(axis=0), atol=1e-6)
     path, _ = build_case(BY_NAME["ivf10-trained-empty"], tmp_path)
-    arrays, meta = _arrays(convert_model(path, "mlx", tmp_path / "out").weights_path)
+    result = convert_model(path, "mlx", tmp_path / "out")
+    arrays, meta = _arrays(result.weights_path)
     assert arrays["vectors"].shape == (0, 64) and meta["ntotal"] == "0" and not arrays["list_offsets"].any()
+    assert any("added_*.index" in note for note in result.info.notes)  # inspect tells which index a voice needs
 
 
 def test_usage_errors(tmp_path):

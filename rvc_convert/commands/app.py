@@ -19,12 +19,18 @@ __all__ = ["CommandExit", "Dtype", "Target", "app", "emit_json", "with_path_opti
 app = typer.Typer(
     name="rvc-convert",
     help=(
-        "Convert RVC voice models (.pth) to MLX weights: .safetensors for MLX Swift (iOS/macOS apps) or "
-        ".npz for Python MLX, read without executing pickled code and checked tensor by tensor.\n\n"
-        "Run `rvc-convert MODEL.pth` to convert (the default command), `rvc-convert inspect MODEL.pth` to see what a "
-        "file is and how every tensor will be mapped, `rvc-convert validate MODEL` to check a file before shipping it.\n\n"
-        "Exit codes: 0 ok, 1 validation failed, 2 unsupported model or unmapped tensor, 3 unsafe input refused, "
-        "4 usage error, 5 I/O error or corrupt file, 70 internal error (a bug)."
+        "Convert RVC voice models (.pth) and the models a voice runs with (its content model, pitch models and "
+        "retrieval index) to MLX weights: .safetensors for MLX Swift (iOS/macOS apps) or .npz for Python MLX, "
+        "read without executing pickled code, checked tensor by tensor and proven by running them.\n\n"
+        "\b\n"
+        "  rvc-convert alice.pth                      convert (the default command), validated\n"
+        "  rvc-convert inspect alice.pth              what a file is and where every tensor goes\n"
+        "  rvc-convert validate alice.pth             safe? does it compute what upstream computes?\n"
+        "  rvc-convert infer alice.pth in.wav ...     convert a recording with the voice\n"
+        "  rvc-convert bundle bundle.yaml -o Assets/  many voices and their shared models\n"
+        "  rvc-convert verify Assets/                 check a bundle against its manifest\n\n"
+        "`rvc-convert COMMAND --help` explains each. Exit codes: 0 ok, 1 validation failed, 2 unsupported model or "
+        "unmapped tensor, 3 unsafe input refused, 4 usage error, 5 I/O error or corrupt file, 70 internal error (a bug)."
     ),
     no_args_is_help=True,
     add_completion=False,

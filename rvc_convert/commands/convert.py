@@ -12,9 +12,9 @@ from .app import Dtype, Target, app
 from .fastpath import run_convert
 
 
-@app.command("convert")
+@app.command("convert", short_help="Convert a model to MLX (the default command: `rvc-convert MODEL`).")
 def convert_command(
-    model: Path = typer.Argument(..., help="RVC model: .pth/.pt export or G_*.pth checkpoint, .safetensors, .npz, or a Hugging Face folder."),
+    model: Path = typer.Argument(..., metavar="MODEL", help="A voice (.pth export or G_*.pth checkpoint), a retrieval .index, a content or pitch model (.pt, .pth, Hugging Face folder), or a converted .safetensors/.npz."),
     target: Target = typer.Option(Target.ios, "--target", "-t", help="ios: .safetensors for MLX Swift; mlx: .npz for Python MLX."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (default: beside the model)."),
     dtype: Optional[Dtype] = typer.Option(None, "--dtype", help="Output float dtype (default: the source's, fp16 for exports)."),
@@ -25,6 +25,18 @@ def convert_command(
 ) -> None:
     """Convert MODEL to MLX (the default command: `rvc-convert MODEL` is `rvc-convert convert MODEL`).
 
-    The file is validated before it is moved into place (unless --no-validate): a failed check exits 1
-    and writes nothing, leaving any previous output untouched."""
+    \b
+      rvc-convert alice.pth                  alice.safetensors + alice.json beside it
+      rvc-convert alice.pth -t mlx -o out/   out/alice.npz + out/alice.json
+      rvc-convert alice.pth --dtype fp32 --name alice-fp32
+      rvc-convert added_IVF256_Flat_nprobe_1_alice_v2.index   the voice's index
+
+    MODEL is any file `rvc-convert inspect` recognises: an RVC voice, its retrieval index, the
+    content and pitch models voices run with, or an rvc-convert output. The weights go into
+    <name>.safetensors (or .npz) and the configuration an app needs into <name>.json. They are
+    validated before they are moved into place (unless --no-validate): a failed check exits 1 and
+    writes nothing, leaving any previous output untouched.
+
+    Exit codes: 0 converted; 1 validation failed; 2 unsupported model or unmapped tensor; 3 unsafe
+    input refused; 4 usage error; 5 I/O error or corrupt file; 70 internal error."""
     run_convert(model, target.value, output, dtype.value if dtype else None, name, dry_run, validate, as_json)

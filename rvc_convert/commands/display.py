@@ -32,9 +32,10 @@ def print_plan_summary(plan: dict[str, Any], verbose_tensors: bool) -> None:
     echo(f"  pickle     globals: {', '.join(plan['pickle_globals']) or 'none (no pickle)'}")
     fused = sum(1 for t in plan["tensors"] if "fuse_weight_norm" in t["ops"])
     moved = sum(1 for t in plan["tensors"] if any(op.startswith("transpose") for op in t["ops"]))
+    spelling = f" ({plan['weight_norm_spelling']} spelling)" if fused else ""
     echo(
         f"  plan       rule pack '{plan['rule_pack']}' (sha256 {plan['rules_sha256'][:12]}…): {len(plan['tensors'])} target tensors, "
-        f"{fused} weight-norm fused ({plan['weight_norm_spelling']} spelling), {moved} transposed, {len(plan['dropped'])} dropped"
+        f"{fused} weight-norm fused{spelling}, {moved} transposed, {len(plan['dropped'])} dropped"
     )
     if plan["dropped"]:
         by_rule: dict[str, int] = {}

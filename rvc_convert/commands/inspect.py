@@ -10,9 +10,9 @@ from .app import app, emit_json
 from .display import print_plan_summary
 
 
-@app.command("inspect")
+@app.command("inspect", short_help="Show what a file is, the evidence, and where every tensor goes; writes nothing.")
 def inspect_command(
-    model: Path = typer.Argument(..., help="Any file rvc-convert reads."),
+    model: Path = typer.Argument(..., metavar="MODEL", help="Any file rvc-convert reads."),
     as_json: bool = typer.Option(False, "--json", help="Print the full plan as JSON."),
     brief: bool = typer.Option(False, "--brief", help="Summary only, without the per-tensor table."),
     hash_source: bool = typer.Option(False, "--hash", help="Also compute the file's sha256 (reads every byte; inspect otherwise touches only headers)."),

@@ -12,9 +12,9 @@ from .app import CommandExit, app, emit_json
 from .display import print_checks, print_parity, say
 
 
-@app.command("validate")
+@app.command("validate", short_help="Check a model: safe, converts, computes what upstream computes.")
 def validate_command(
-    model: Path = typer.Argument(..., help="A source model (.pth, .pt, HF folder) or an rvc-convert output (.safetensors / .npz)."),
+    model: Path = typer.Argument(..., metavar="MODEL", help="A source model (.pth, .pt, HF folder) or an rvc-convert output (.safetensors / .npz)."),
     reference: Optional[Path] = typer.Option(None, "--reference", "-r", help="Upstream reference outputs (.npz, golden refs format): compare every stage."),
     layerwise: bool = typer.Option(True, "--layerwise/--no-layerwise", help="Compare every converted layer with the source layer on random input."),
     runtime: bool = typer.Option(True, "--runtime/--no-runtime", help="Run the MLX runtime on a short deterministic input."),

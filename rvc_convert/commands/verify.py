@@ -23,7 +23,7 @@ revalidation or its chain; 5 no manifest or an unreadable one."""
 
 
 
-@app.command("verify", help=VERIFY_HELP)
+@app.command("verify", help=VERIFY_HELP, short_help="Re-hash a bundle against its manifest (--revalidate: run it again).")
 def verify_command(
     bundle: Path = typer.Argument(..., metavar="BUNDLE", help="The bundle folder (holding manifest.json)."),
     revalidate: bool = typer.Option(False, "--revalidate", help="Also validate every weight file again (slower)."),

@@ -87,10 +87,13 @@ class IndexFamily(Family):
             + (f" ({layout.encoding} list-size table)" if layout.encoding else ""),
         ]
         bins = ", ".join(f"{b['from']}-{b['to']}: {b['lists']}" if b["from"] != b["to"] else f"{b['from']}: {b['lists']}" for b in lists["histogram"])
-        notes = [
-            f"list sizes {lists['min']}..{lists['max']} (mean {lists['mean_nonempty']:.1f} over non-empty lists); "
-            f"{lists['empty']} empty, {lists['shorter_than_8']} shorter than k = {NEIGHBOURS}; lists by size: {bins}"
-        ]
+        if layout.ntotal:
+            notes = [
+                f"list sizes {lists['min']}..{lists['max']} (mean {lists['mean_nonempty']:.1f} over non-empty lists); "
+                f"{lists['empty']} empty, {lists['shorter_than_8']} shorter than k = {NEIGHBOURS}; lists by size: {bins}"
+            ]
+        else:  # RVC's training writes a trained_*.index (centroids only) before the added_*.index voices ship with
+            notes = ["no vectors: every list is empty (a trained_*.index); a search finds nothing, so the voice's index is the added_*.index beside it"]
         if layout.nprobe_file != layout.nprobe:
             notes.append(f"the file's nprobe {layout.nprobe_file} exceeds nlist {layout.nlist}: a search probes every list, as faiss does")
         if version is None:
