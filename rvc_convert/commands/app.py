@@ -20,7 +20,7 @@ app = typer.Typer(
     name="rvc-convert",
     help=(
         "Convert RVC voice models (.pth) and the models a voice runs with (its content model, pitch models and "
-        "retrieval index) to MLX weights: .safetensors for MLX Swift (iOS/macOS apps) or .npz for Python MLX, "
+        "index of training features) to MLX weights: .safetensors for MLX Swift (iOS/macOS apps) or .npz for Python MLX, "
         "read without executing pickled code, checked tensor by tensor and proven by running them.\n\n"
         "\b\n"
         "  rvc-convert alice.pth                      convert (the default command), validated\n"

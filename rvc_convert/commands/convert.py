@@ -14,7 +14,7 @@ from .fastpath import run_convert
 
 @app.command("convert", short_help="Convert a model to MLX (the default command: `rvc-convert MODEL`).")
 def convert_command(
-    model: Path = typer.Argument(..., metavar="MODEL", help="A voice (.pth export or G_*.pth checkpoint), a retrieval .index, a content or pitch model (.pt, .pth, Hugging Face folder), or a converted .safetensors/.npz."),
+    model: Path = typer.Argument(..., metavar="MODEL", help="A voice (.pth export or G_*.pth checkpoint), its FAISS .index, a content or pitch model (.pt, .pth, Hugging Face folder), or a converted .safetensors/.npz."),
     target: Target = typer.Option(Target.ios, "--target", "-t", help="ios: .safetensors for MLX Swift; mlx: .npz for Python MLX."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (default: beside the model)."),
     dtype: Optional[Dtype] = typer.Option(None, "--dtype", help="Output float dtype (default: the source's, fp16 for exports)."),
@@ -31,7 +31,7 @@ def convert_command(
       rvc-convert alice.pth --dtype fp32 --name alice-fp32
       rvc-convert added_IVF256_Flat_nprobe_1_alice_v2.index   the voice's index
 
-    MODEL is any file `rvc-convert inspect` recognises: an RVC voice, its retrieval index, the
+    MODEL is any file `rvc-convert inspect` recognises: an RVC voice, its FAISS .index, the
     content and pitch models voices run with, or an rvc-convert output. The weights go into
     <name>.safetensors (or .npz) and the configuration an app needs into <name>.json. They are
     validated before they are moved into place (unless --no-validate): a failed check exits 1 and
