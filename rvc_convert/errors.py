@@ -23,10 +23,18 @@ EXIT_CODES = {
 
 
 class RvcConvertError(Exception):
-    """Base class: every error the tool raises on purpose."""
+    """Base class: every error the tool raises on purpose. A subclass states its exit code and kind
+    in its class line: `class UsageError(RvcConvertError, exit_code=EXIT_USAGE, kind="usage")`."""
 
     exit_code = EXIT_UNSUPPORTED
     kind = "error"
+
+    def __init_subclass__(cls, exit_code: int | None = None, kind: str | None = None, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if exit_code is not None:
+            cls.exit_code = exit_code
+        if kind is not None:
+            cls.kind = kind
 
     def __init__(self, message: str, finding: str | None = None):
         # Errors are printed on one line; keep them that way even if a caller passes newlines.
@@ -39,50 +47,38 @@ class RvcConvertError(Exception):
         return str(self)
 
 
-class UnsafeInputError(RvcConvertError):
-    exit_code = EXIT_UNSAFE
-    kind = "unsafe_input"
+class UnsafeInputError(RvcConvertError, exit_code=EXIT_UNSAFE, kind="unsafe_input"):
+    """The file asks for code execution or is built to exhaust resources."""
 
 
-class CorruptFileError(RvcConvertError):
-    exit_code = EXIT_IO
-    kind = "corrupt_file"
+class CorruptFileError(RvcConvertError, exit_code=EXIT_IO, kind="corrupt_file"):
+    """Truncated, damaged or self-contradicting bytes."""
 
 
-class InputIOError(RvcConvertError):
-    exit_code = EXIT_IO
-    kind = "io"
+class InputIOError(RvcConvertError, exit_code=EXIT_IO, kind="io"):
+    """A file that is missing or unreadable, or an output that cannot be written."""
 
 
-class UnsupportedModelError(RvcConvertError):
-    exit_code = EXIT_UNSUPPORTED
-    kind = "unsupported"
+class UnsupportedModelError(RvcConvertError, exit_code=EXIT_UNSUPPORTED, kind="unsupported"):
+    """A model rvc-convert does not know, or one of a known family it cannot convert."""
 
 
-class MappingError(RvcConvertError):
+class MappingError(RvcConvertError, exit_code=EXIT_UNSUPPORTED, kind="mapping"):
     """Coverage or shape failure while planning: unmapped, missing or mis-shaped tensors."""
 
-    exit_code = EXIT_UNSUPPORTED
-    kind = "mapping"
+
+class RulePackError(RvcConvertError, exit_code=EXIT_UNSUPPORTED, kind="rule_pack"):
+    """A rule pack that is unknown, invalid or does not fit its family."""
 
 
-class RulePackError(RvcConvertError):
-    exit_code = EXIT_UNSUPPORTED
-    kind = "rule_pack"
+class UsageError(RvcConvertError, exit_code=EXIT_USAGE, kind="usage"):
+    """Bad flags, arguments or spec fields."""
 
 
-class UsageError(RvcConvertError):
-    exit_code = EXIT_USAGE
-    kind = "usage"
+class ValidationFailedError(RvcConvertError, exit_code=EXIT_VALIDATION_FAILED, kind="validation"):
+    """A converted file failed a check."""
 
 
-class ValidationFailedError(RvcConvertError):
-    exit_code = EXIT_VALIDATION_FAILED
-    kind = "validation"
-
-
-class ModelMismatchError(UnsupportedModelError):
+class ModelMismatchError(UnsupportedModelError, kind="mismatch"):
     """Models that each convert but cannot work together in one voice-conversion chain (a voice and a
     content model or index of different feature sizes, a voice and pitch options that do not apply)."""
-
-    kind = "mismatch"

@@ -8,13 +8,13 @@ fields disagree with the weights, that is reported and the weights win.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ...errors import UnsupportedModelError
 from ...reader import LoadedFile, iter_tensors
 from ...safe_pickle import TensorRef, quote
 from ..base import ModelInfo, Recognised
+from ..weights import indices
 from ..weights import weight_shape as shape_of
 from .config import PHONE_DIMS, SynthesizerConfig, check_config_list
 from .decoders import resolve_decoder, vocoder_field_contradictions
@@ -96,11 +96,6 @@ def read(loaded: LoadedFile, found: Recognised) -> ModelInfo:
     return ModelInfo(FAMILY, found.kind, decoder.rule_pack, tensors, cfg, evidence, contradictions, notes, facts)
 
 
-def _indices(tensors: dict[str, TensorRef], pattern: str) -> list[int]:
-    regex = re.compile(pattern)
-    return sorted({int(m.group(1)) for k in tensors if (m := regex.match(k))})
-
-
 def _config_from_weights(tensors, decoder, version, f0, sr, rates, kernels, stored: SynthesizerConfig | None) -> SynthesizerConfig:
     """Every config value the weights determine comes from the weights; the rest from the stored list or RVC defaults."""
     required = {
@@ -127,7 +122,7 @@ def _config_from_weights(tensors, decoder, version, f0, sr, rates, kernels, stor
         "hidden_channels": proj[1],
         "filter_channels": ffn[0],
         "n_heads": proj[1] // rel[2],
-        "n_layers": len(_indices(tensors, r"enc_p\.encoder\.attn_layers\.(\d+)\.")),
+        "n_layers": len(indices(tensors, r"enc_p\.encoder\.attn_layers\.(\d+)\..*")),
         "kernel_size": ffn[2],
         "p_dropout": base.p_dropout,
         "resblock": base.resblock,

@@ -15,6 +15,7 @@ from typing import Any
 from ....errors import UnsupportedModelError
 from ....parity import ReferenceLayout
 from ....safe_pickle import TensorRef
+from ...weights import indices
 from ...weights import weight_shape as shape_of
 from ..config import SynthesizerConfig, stored_config
 from . import Decoder, DecoderReading, register_decoder
@@ -49,18 +50,13 @@ _STAGES: list[tuple[str, ReferenceLayout]] = [
 _PER_STAGE = {5, 6, 7}  # the rows above that repeat once per upsampling stage, interleaved
 
 
-def indices(tensors: dict[str, TensorRef], pattern: str) -> list[int]:
-    regex = re.compile(pattern)
-    return sorted({int(m.group(1)) for k in tensors if (m := regex.match(k))})
-
-
 @register_decoder
 class HiFiGAN(Decoder):
     name = "HiFi-GAN"
     signature = ("dec.ups.", "dec.resblocks.")
 
     def read(self, tensors: dict[str, TensorRef], fields: dict[str, Any], has_pitch: bool) -> DecoderReading:
-        stages = indices(tensors, r"dec\.ups\.(\d+)\.")
+        stages = indices(tensors, r"dec\.ups\.(\d+)\..*")
         kernels = tuple(shape_of(tensors, f"dec.ups.{i}.weight")[2] for i in stages) if stages else ()
         if not stages or stages != list(range(len(stages))):
             raise UnsupportedModelError(f"decoder upsample layers dec.ups.* are missing or not numbered 0..N (found {stages}): not a HiFi-GAN synthesizer")
