@@ -26,6 +26,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from .kernels import cpu_kernels
 from .spectral import frame_signal, hann_window, mel_filterbank
 from .weights import config_from_metadata, load_into, load_weights
 
@@ -92,22 +93,9 @@ def cents_to_f0(cents: np.ndarray) -> np.ndarray:
 # --- network ----------------------------------------------------------------------------------
 
 
-def conv1d_same(x: mx.array, weight: mx.array, bias: mx.array) -> mx.array:
-    """Stride-1 'same' conv of (B, T, I) with weight (O, k, I), k odd: one matmul per tap of a
-    zero-padded input, summed."""
-    k = weight.shape[1]
-    half = k // 2
-    t = x.shape[1]
-    padded = mx.pad(x, [(0, 0), (half, half), (0, 0)])
-    out = None
-    for j in range(k):
-        tap = padded[:, j : j + t] @ weight[:, j, :].T
-        out = tap if out is None else out + tap
-    return out + bias
-
-
 def depthwise_same(x: mx.array, weight: mx.array, bias: mx.array) -> mx.array:
-    """Depthwise stride-1 'same' conv of (B, T, C) with weight (C, k, 1), k odd."""
+    """Depthwise stride-1 'same' conv of (B, T, C) with weight (C, k, 1), k odd: one multiply-add of
+    the shifted input per tap."""
     k = weight.shape[1]
     half = k // 2
     t = x.shape[1]
@@ -119,18 +107,18 @@ def depthwise_same(x: mx.array, weight: mx.array, bias: mx.array) -> mx.array:
     return out + bias
 
 
-class Conv1d(nn.Module):
-    """Parameters as MLX's Conv1d (weight (O, k, I), bias (O,)); computed by `conv1d_same`."""
+class DepthwiseConv1d(nn.Conv1d):
+    """nn.Conv1d with one group per channel ('same' padding, weight (C, k, 1)); on the Linux CPU
+    path by depthwise_same: MLX's CPU grouped convolution is 3-14x slower at FCPE's 1024 channels,
+    kernel 31 (benchmarks/bench_kernels.py)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int):
-        super().__init__()
-        self.weight = mx.zeros((out_channels, kernel, in_channels))
-        self.bias = mx.zeros((out_channels,))
+    def __init__(self, channels: int, kernel: int):
+        super().__init__(channels, channels, kernel, padding=kernel // 2, groups=channels)
 
     def __call__(self, x: mx.array) -> mx.array:
-        if self.weight.shape[1] == 1:
-            return mx.addmm(self.bias, x, self.weight[:, 0, :].T)
-        return conv1d_same(x, self.weight, self.bias)
+        if not cpu_kernels():
+            return super().__call__(x)
+        return depthwise_same(x, self.weight, self.bias)
 
 
 class GroupNorm(nn.Module):
@@ -157,9 +145,9 @@ class InputStack(nn.Module):
         super().__init__()
         hidden, kernel = config["hidden"], config["input_kernel"]
         self.slope = config["leaky_relu_slope"]
-        self.conv_in = Conv1d(config["n_mels"], hidden, kernel)
+        self.conv_in = nn.Conv1d(config["n_mels"], hidden, kernel, padding=kernel // 2)
         self.norm = GroupNorm(config["group_norm_groups"], hidden, config["group_norm_eps"])
-        self.conv_out = Conv1d(hidden, hidden, kernel)
+        self.conv_out = nn.Conv1d(hidden, hidden, kernel, padding=kernel // 2)
 
     def __call__(self, x: mx.array) -> mx.array:
         return self.conv_out(nn.leaky_relu(self.norm(self.conv_in(x)), self.slope))
@@ -173,15 +161,15 @@ class ConvModule(nn.Module):
         hidden = config["hidden"]
         inner = hidden * config["expansion"]
         self.norm = nn.LayerNorm(hidden, eps=config["layer_norm_eps"])
-        self.pointwise_in = Conv1d(hidden, 2 * inner, 1)
-        self.depthwise = Conv1d(1, inner, config["conv_kernel"])  # weight (C, k, 1)
-        self.pointwise_out = Conv1d(inner, hidden, 1)
+        self.pointwise_in = nn.Conv1d(hidden, 2 * inner, 1)
+        self.depthwise = DepthwiseConv1d(inner, config["conv_kernel"])
+        self.pointwise_out = nn.Conv1d(inner, hidden, 1)
 
     def __call__(self, x: mx.array) -> mx.array:
         h = self.pointwise_in(self.norm(x))
         value, gate = mx.split(h, 2, axis=-1)
         h = value * mx.sigmoid(gate)
-        h = nn.silu(depthwise_same(h, self.depthwise.weight, self.depthwise.bias))
+        h = nn.silu(self.depthwise(h))
         return x + self.pointwise_out(h)
 
 
