@@ -33,7 +33,7 @@ import numpy as np
 
 from .kernels import cpu_kernels
 from .spectral import frame_signal
-from .weights import config_from_metadata, load_into, load_weights
+from .weights import MAX_CHANNELS, MAX_FFT, MAX_HOP, MAX_ITEMS, MAX_KERNEL, MAX_RATE, choice, entries, listed, load_model, optional, real, whole
 
 FAMILY = "crepe"
 CENTS_OFFSET = 1997.3794084376191  # cents of bin 0 (31.7 Hz)
@@ -43,6 +43,18 @@ FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # what the Viterbi adds before 
 TAP_SUM_MIN_CHANNELS = 512  # conv_strategy (Linux CPU): tap-sum from this many input channels
 SHIFT_MAX_OUT_CHANNELS = 32  # conv_strategy (Linux CPU): all taps in one matmul for outputs this narrow
 BATCH_BYTES = 256 << 20  # frames per network call: the largest per-layer temporary stays under this
+CONFIG_RULES = {  # what a converted file's config may hold (weights.check_config)
+    "channels": listed(whole(1, MAX_CHANNELS), 1, MAX_ITEMS),
+    "kernel_sizes": listed(whole(1, MAX_KERNEL), 1, MAX_ITEMS),
+    "strides": listed(whole(1, MAX_RATE), 1, MAX_ITEMS),
+    "paddings": listed(entries(whole(0, MAX_KERNEL), whole(0, MAX_KERNEL)), 1, MAX_ITEMS),
+    "bn_eps": real(1e-12, 0.1),
+    "classifier_in": whole(1, MAX_CHANNELS * 64),
+    "n_bins": whole(1, MAX_CHANNELS),
+    "window": whole(16, MAX_FFT),
+    "hop_length": whole(1, MAX_HOP),
+    "capacity": optional(choice("tiny", "small", "medium", "large", "full")),
+}
 
 # RVC's and Applio's "crepe" f0 method: torchcrepe.predict(audio, 16000, 160, 50, 1100,
 # batch_size=512, return_periodicity=True) (Viterbi), then the filters and the periodicity gate.
@@ -286,6 +298,9 @@ class ConvLayer(nn.Module):
 class CREPE(nn.Module):
     def __init__(self, config: dict[str, Any]):
         super().__init__()
+        layers = {len(config[name]) for name in ("channels", "kernel_sizes", "strides", "paddings")}
+        if len(layers) != 1:
+            raise ValueError("channels, kernel_sizes, strides and paddings must list one entry per layer each")
         self.config = dict(config)
         widths = [1] + list(config["channels"])
         self.layers = [
@@ -297,9 +312,7 @@ class CREPE(nn.Module):
     @classmethod
     def from_file(cls, path: str | Path, dtype: mx.Dtype = mx.float32) -> "CREPE":
         """A converted CREPE `.safetensors` / `.npz`, loaded strictly; computes in `dtype`."""
-        weights, metadata = load_weights(path)
-        model = cls(config_from_metadata(metadata, FAMILY, path))
-        return load_into(model, weights, dtype)
+        return load_model(cls, path, FAMILY, CONFIG_RULES, dtype)
 
     @property
     def dtype(self) -> mx.Dtype:

@@ -28,12 +28,34 @@ import numpy as np
 
 from .kernels import cpu_kernels
 from .spectral import frame_signal, hann_window, mel_filterbank
-from .weights import config_from_metadata, load_into, load_weights
+from .weights import MAX_CHANNELS, MAX_FFT, MAX_HOP, MAX_KERNEL, MAX_LAYERS, SAMPLE_RATES, load_model, real, whole
 
 FAMILY = "fcpe"
 DECODE_HALF_WIDTH = 4  # 9 bins around the argmax
 DECODERS = ("local_argmax", "argmax")
 RVC_THRESHOLD = 0.006  # RVC's and Applio's torchfcpe call: infer(..., decoder_mode="local_argmax", threshold=0.006)
+EPS = real(1e-12, 0.1)
+CONFIG_RULES = {  # what a converted file's config may hold (weights.check_config)
+    "n_mels": whole(1, 1024),
+    "hidden": whole(1, MAX_CHANNELS),
+    "n_layers": whole(1, MAX_LAYERS),
+    "n_bins": whole(1, MAX_CHANNELS),
+    "expansion": whole(1, 16),
+    "conv_kernel": whole(1, MAX_KERNEL),
+    "input_kernel": whole(1, MAX_KERNEL),
+    "group_norm_groups": whole(1, MAX_CHANNELS),
+    "group_norm_eps": EPS,
+    "layer_norm_eps": EPS,
+    "leaky_relu_slope": real(0.0, 1.0),
+    "sample_rate": whole(*SAMPLE_RATES),
+    "n_fft": whole(16, MAX_FFT),
+    "win_length": whole(16, MAX_FFT),
+    "hop_length": whole(1, MAX_HOP),
+    "fmin": real(0.0, SAMPLE_RATES[1] / 2),
+    "fmax": real(0.0, SAMPLE_RATES[1] / 2),
+    "mel_clamp": real(1e-12, 1.0),
+    "magnitude_eps": real(1e-15, 1.0),
+}
 
 
 # --- log-mel front end (numpy, float64) -------------------------------------------------------
@@ -176,6 +198,10 @@ class ConvModule(nn.Module):
 class FCPE(nn.Module):
     def __init__(self, config: dict[str, Any]):
         super().__init__()
+        if config["hidden"] % config["group_norm_groups"]:
+            raise ValueError(f"hidden {config['hidden']} is not a multiple of group_norm_groups {config['group_norm_groups']}")
+        if config["win_length"] > config["n_fft"] or config["hop_length"] > config["n_fft"]:
+            raise ValueError(f"win_length {config['win_length']} and hop_length {config['hop_length']} must not exceed n_fft {config['n_fft']}")
         self.config = dict(config)
         self.input_stack = InputStack(config)
         self.layers = [ConvModule(config) for _ in range(config["n_layers"])]
@@ -186,9 +212,7 @@ class FCPE(nn.Module):
     @classmethod
     def from_file(cls, path: str | Path, dtype: mx.Dtype = mx.float32) -> "FCPE":
         """A converted FCPE `.safetensors` / `.npz`, loaded strictly; computes in `dtype`."""
-        weights, metadata = load_weights(path)
-        model = cls(config_from_metadata(metadata, FAMILY, path))
-        return load_into(model, weights, dtype)
+        return load_model(cls, path, FAMILY, CONFIG_RULES, dtype)
 
     @property
     def dtype(self) -> mx.Dtype:
