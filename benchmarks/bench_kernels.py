@@ -14,6 +14,8 @@ what macOS/Metal apps run) and "linux-cpu" (the formulations the runtime selects
    vs torch F.conv_transpose2d.
 3. exact (erf) GELU on the HuBERT conv-0 output (10 s: 32000 x 512): MLX vs the runtime's numpy
    GELU vs torch.
+4. The pitch models' convolutions: FCPE's depthwise conv (1024 channels, kernel 31, 10 s) and
+   CREPE's stride-1 layers (a batch of 64 frames, full and tiny), each on both paths.
 
 Random weights (only shapes matter); the linux-cpu result is checked against the stock one.
 
@@ -190,6 +192,33 @@ def bench_gelu(repeat: int) -> None:
     print_table(["op on 32000 x 512 float32 (HuBERT conv 0, 10 s)", "ms", "ns / element"], rows, title=f"3. element-wise transcendental ops (best of {repeat})")
 
 
+# ---- 4. pitch models
+
+
+def bench_pitch_convs(repeat: int) -> None:
+    from rvc_runtime import crepe, fcpe
+
+    rows = []
+    depthwise = fcpe.DepthwiseConv1d(1024, 31)
+    x = mx.random.normal((1, 1001, 1024))
+    mx.eval(x, depthwise.parameters())
+    layers = [("FCPE depthwise: 1024 ch, k 31, 1001 frames", lambda: depthwise(x))]
+    for capacity, scale in (("full", 32), ("tiny", 4)):
+        for c_in, c_out, length in ((1024, 128, 128), (128, 128, 64)):
+            c_in, c_out = c_in * scale // 32, c_out * scale // 32
+            xc = mx.random.normal((64, length + 63, c_in))
+            wc = mx.random.normal((c_out, 64, c_in)) * 0.05
+            mx.eval(xc, wc)
+            strategy = crepe.conv_strategy(c_in, c_out, 1) if kernels.automatic() == kernels.LINUX_CPU else "conv1d"
+            layers.append((f"CREPE {capacity}: {c_in}->{c_out}, k 64, 64 x {length} ({strategy})", lambda xc=xc, wc=wc: crepe.conv_time(xc, wc, 1)))
+    for name, fn in layers:
+        t_stock, y_stock = best_of(repeat, on_path(kernels.STOCK, fn))
+        t_cpu, y_cpu = best_of(repeat, on_path(kernels.LINUX_CPU, fn))
+        scale = float(mx.max(mx.abs(y_stock)))
+        rows.append([name, f"{1e3 * t_stock:.1f}", f"{1e3 * t_cpu:.1f}", f"{t_stock / t_cpu:.1f}x", f"{float(mx.max(mx.abs(y_cpu - y_stock))) / scale:.1e}"])
+    print_table(["pitch-model conv", "MLX stock ms", "MLX linux-cpu ms", "speed-up", "max |diff| / max |y|"], rows, title=f"4. FCPE and CREPE convolutions (best of {repeat})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=1000, help="synthesizer frames for the ResBlock shapes (100 per second)")
@@ -202,6 +231,7 @@ def main() -> int:
     bench_conv_transpose1d(args.frames, args.repeat)
     bench_conv_transpose2d(args.repeat)
     bench_gelu(args.repeat)
+    bench_pitch_convs(args.repeat)
     return 0
 
 

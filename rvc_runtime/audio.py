@@ -26,6 +26,8 @@ import numpy as np
 SAMPLE_RATE = 16000
 MAX_SECONDS = 3600.0  # one hour: longer input is refused before it is decoded
 MAX_CHANNELS = 64
+MAX_SAMPLES = 1 << 29  # frames x channels decoded at most (2 GiB of float32): one hour of 48 kHz stereo fits
+READ_BLOCK_FRAMES = 1 << 18  # decoded block by block: memory follows the data, not the header's claim
 MIN_RATE, MAX_RATE = 1000, 768000
 REASONS = ("missing", "unreadable", "truncated", "empty", "non_finite", "too_long", "too_many_channels", "bad_rate", "unwritable")
 
@@ -92,15 +94,30 @@ def read_audio(path: str | Path, max_seconds: float = MAX_SECONDS) -> tuple[np.n
         raise AudioFileError(
             "too_long", f"{path}: {info.frames / info.samplerate:.0f} s of audio; at most {max_seconds:.0f} s are accepted (split the file)"
         )
+    if info.frames * info.channels > MAX_SAMPLES:
+        raise AudioFileError(
+            "too_long", f"{path}: {info.frames} frames x {info.channels} channels is more than {MAX_SAMPLES} samples to decode; split or downmix the file"
+        )
     shortfall = _riff_data_shortfall(path)
     if shortfall is not None:
         raise AudioFileError(
             "truncated", f"{path}: truncated WAV: the header announces {shortfall[0]} bytes of samples but only {shortfall[1]} are present"
         )
+    blocks, decoded = [], 0
     try:
-        samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as handle:
+            rate = handle.samplerate
+            while decoded < info.frames or info.frames <= 0:
+                block = handle.read(READ_BLOCK_FRAMES, dtype="float32", always_2d=True)
+                if len(block) == 0:
+                    break
+                blocks.append(block)
+                decoded += len(block)
+                if decoded * info.channels > MAX_SAMPLES:
+                    raise AudioFileError("too_long", f"{path}: more than {MAX_SAMPLES} samples to decode; split or downmix the file")
     except (sf.LibsndfileError, RuntimeError) as error:
         raise AudioFileError("truncated", f"{path}: the audio data is corrupt or cut short ({str(error).splitlines()[0]})") from None
+    samples = np.concatenate(blocks) if blocks else np.zeros((0, info.channels), np.float32)
     if info.frames > 0 and len(samples) < info.frames:
         raise AudioFileError("truncated", f"{path}: truncated: {len(samples)} of the {info.frames} frames the header announces could be decoded")
     if samples.shape[0] == 0:

@@ -31,17 +31,30 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from .kernels import cpu_kernels
 from .spectral import frame_signal
-from .weights import config_from_metadata, load_into, load_weights
+from .weights import MAX_CHANNELS, MAX_FFT, MAX_HOP, MAX_ITEMS, MAX_KERNEL, MAX_RATE, choice, entries, listed, load_model, optional, real, whole
 
 FAMILY = "crepe"
 CENTS_OFFSET = 1997.3794084376191  # cents of bin 0 (31.7 Hz)
 CENTS_PER_BIN = 20.0
 DECODERS = ("viterbi", "weighted_argmax", "argmax")
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # what the Viterbi adds before each log
-TAP_SUM_MIN_CHANNELS = 512  # conv_strategy: tap-sum from this many input channels
-SHIFT_MAX_OUT_CHANNELS = 32  # conv_strategy: all taps in one matmul for outputs this narrow
+TAP_SUM_MIN_CHANNELS = 512  # conv_strategy (Linux CPU): tap-sum from this many input channels
+SHIFT_MAX_OUT_CHANNELS = 32  # conv_strategy (Linux CPU): all taps in one matmul for outputs this narrow
 BATCH_BYTES = 256 << 20  # frames per network call: the largest per-layer temporary stays under this
+CONFIG_RULES = {  # what a converted file's config may hold (weights.check_config)
+    "channels": listed(whole(1, MAX_CHANNELS), 1, MAX_ITEMS),
+    "kernel_sizes": listed(whole(1, MAX_KERNEL), 1, MAX_ITEMS),
+    "strides": listed(whole(1, MAX_RATE), 1, MAX_ITEMS),
+    "paddings": listed(entries(whole(0, MAX_KERNEL), whole(0, MAX_KERNEL)), 1, MAX_ITEMS),
+    "bn_eps": real(1e-12, 0.1),
+    "classifier_in": whole(1, MAX_CHANNELS * 64),
+    "n_bins": whole(1, MAX_CHANNELS),
+    "window": whole(16, MAX_FFT),
+    "hop_length": whole(1, MAX_HOP),
+    "capacity": optional(choice("tiny", "small", "medium", "large", "full")),
+}
 
 # RVC's and Applio's "crepe" f0 method: torchcrepe.predict(audio, 16000, 160, 50, 1100,
 # batch_size=512, return_periodicity=True) (Viterbi), then the filters and the periodicity gate.
@@ -213,10 +226,11 @@ class BatchNorm(nn.Module):
 
 
 def conv_strategy(in_channels: int, out_channels: int, stride: int) -> str:
-    """How conv_time computes a layer, by shape (measured with benchmarks/bench_pitch.py on a 2-core
-    x86_64 CPU, against MLX's conv1d): 'taps' for wide inputs (full's 1024 -> 128: ~1.2x faster),
-    'shift' for narrow outputs of wider inputs (tiny's 128 -> 16: ~3x), 'conv1d' otherwise."""
-    if stride != 1:
+    """How conv_time computes a layer: MLX's conv1d ('conv1d') on the stock path; on the Linux CPU
+    path, by shape (measured with benchmarks/bench_kernels.py on a 2-core x86_64 CPU, against MLX's
+    conv1d): 'taps' for wide inputs (full's 1024 -> 128: ~1.7x faster), 'shift' for narrow outputs
+    of wider inputs (tiny's 128 -> 16: ~2.2x), 'conv1d' otherwise."""
+    if stride != 1 or not cpu_kernels():
         return "conv1d"
     if in_channels >= TAP_SUM_MIN_CHANNELS:
         return "taps"
@@ -226,30 +240,39 @@ def conv_strategy(in_channels: int, out_channels: int, stride: int) -> str:
 
 
 def conv_time(x: mx.array, weight: mx.array, stride: int) -> mx.array:
-    """Valid 1-D convolution of (B, T, I) with weight (O, k, I) at `stride` (see conv_strategy).
-
-    Both hand-made forms flatten the batch over time, so that tap j of output row r reads input row
-    r + j; rows straddling two frames are computed and cropped.
-    'taps':  one matmul (rows, I) @ (I, O) per tap of a contiguous slice, accumulated with addmm.
-    'shift': one matmul (rows, I) @ (I, k·O) for every tap at once, then the k shifted (rows, O)
-             slices summed."""
-    b, t, i = x.shape
-    o, k, _ = weight.shape
-    strategy = conv_strategy(i, o, stride)
+    """Valid 1-D convolution of (B, T, I) with weight (O, k, I) at `stride`, as conv_strategy says."""
+    strategy = conv_strategy(x.shape[-1], weight.shape[0], stride)
     if strategy == "conv1d":
         return mx.conv1d(x, weight, stride=stride)
+    return (flat_tap_sum_conv if strategy == "taps" else flat_shift_conv)(x, weight)
+
+
+def flat_tap_sum_conv(x: mx.array, weight: mx.array) -> mx.array:
+    """Valid stride-1 conv of (B, T, I) with weight (O, k, I): the batch flattened over time, so that
+    tap j of output row r reads input row r + j, one matmul (rows, I) @ (I, O) per tap of a
+    contiguous slice, accumulated with addmm; rows straddling two frames are computed and cropped."""
+    b, t, i = x.shape
+    o, k, _ = weight.shape
     flat = x.reshape(b * t, i)
     rows = b * t - (k - 1)
-    if strategy == "taps":
-        taps = weight.transpose(1, 2, 0)  # (k, I, O)
-        out = flat[0:rows] @ taps[0]
-        for j in range(1, k):
-            out = mx.addmm(out, flat[j : j + rows], taps[j])
-    else:
-        every_tap = (flat @ weight.transpose(2, 1, 0).reshape(i, k * o)).reshape(b * t, k, o)
-        out = every_tap[0:rows, 0]
-        for j in range(1, k):
-            out = out + every_tap[j : j + rows, j]
+    taps = weight.transpose(1, 2, 0)  # (k, I, O)
+    out = flat[0:rows] @ taps[0]
+    for j in range(1, k):
+        out = mx.addmm(out, flat[j : j + rows], taps[j])
+    return mx.pad(out, [(0, k - 1), (0, 0)]).reshape(b, t, o)[:, : t - k + 1]
+
+
+def flat_shift_conv(x: mx.array, weight: mx.array) -> mx.array:
+    """The same convolution as flat_tap_sum_conv, as one matmul (rows, I) @ (I, k·O) for every tap at
+    once, then the k shifted (rows, O) slices summed (cheaper when O is narrow)."""
+    b, t, i = x.shape
+    o, k, _ = weight.shape
+    flat = x.reshape(b * t, i)
+    rows = b * t - (k - 1)
+    every_tap = (flat @ weight.transpose(2, 1, 0).reshape(i, k * o)).reshape(b * t, k, o)
+    out = every_tap[0:rows, 0]
+    for j in range(1, k):
+        out = out + every_tap[j : j + rows, j]
     return mx.pad(out, [(0, k - 1), (0, 0)]).reshape(b, t, o)[:, : t - k + 1]
 
 
@@ -275,6 +298,9 @@ class ConvLayer(nn.Module):
 class CREPE(nn.Module):
     def __init__(self, config: dict[str, Any]):
         super().__init__()
+        layers = {len(config[name]) for name in ("channels", "kernel_sizes", "strides", "paddings")}
+        if len(layers) != 1:
+            raise ValueError("channels, kernel_sizes, strides and paddings must list one entry per layer each")
         self.config = dict(config)
         widths = [1] + list(config["channels"])
         self.layers = [
@@ -286,9 +312,7 @@ class CREPE(nn.Module):
     @classmethod
     def from_file(cls, path: str | Path, dtype: mx.Dtype = mx.float32) -> "CREPE":
         """A converted CREPE `.safetensors` / `.npz`, loaded strictly; computes in `dtype`."""
-        weights, metadata = load_weights(path)
-        model = cls(config_from_metadata(metadata, FAMILY, path))
-        return load_into(model, weights, dtype)
+        return load_model(cls, path, FAMILY, CONFIG_RULES, dtype)
 
     @property
     def dtype(self) -> mx.Dtype:

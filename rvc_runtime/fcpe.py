@@ -26,13 +26,36 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from .kernels import cpu_kernels
 from .spectral import frame_signal, hann_window, mel_filterbank
-from .weights import config_from_metadata, load_into, load_weights
+from .weights import MAX_CHANNELS, MAX_FFT, MAX_HOP, MAX_KERNEL, MAX_LAYERS, SAMPLE_RATES, load_model, real, whole
 
 FAMILY = "fcpe"
 DECODE_HALF_WIDTH = 4  # 9 bins around the argmax
 DECODERS = ("local_argmax", "argmax")
 RVC_THRESHOLD = 0.006  # RVC's and Applio's torchfcpe call: infer(..., decoder_mode="local_argmax", threshold=0.006)
+EPS = real(1e-12, 0.1)
+CONFIG_RULES = {  # what a converted file's config may hold (weights.check_config)
+    "n_mels": whole(1, 1024),
+    "hidden": whole(1, MAX_CHANNELS),
+    "n_layers": whole(1, MAX_LAYERS),
+    "n_bins": whole(1, MAX_CHANNELS),
+    "expansion": whole(1, 16),
+    "conv_kernel": whole(1, MAX_KERNEL),
+    "input_kernel": whole(1, MAX_KERNEL),
+    "group_norm_groups": whole(1, MAX_CHANNELS),
+    "group_norm_eps": EPS,
+    "layer_norm_eps": EPS,
+    "leaky_relu_slope": real(0.0, 1.0),
+    "sample_rate": whole(*SAMPLE_RATES),
+    "n_fft": whole(16, MAX_FFT),
+    "win_length": whole(16, MAX_FFT),
+    "hop_length": whole(1, MAX_HOP),
+    "fmin": real(0.0, SAMPLE_RATES[1] / 2),
+    "fmax": real(0.0, SAMPLE_RATES[1] / 2),
+    "mel_clamp": real(1e-12, 1.0),
+    "magnitude_eps": real(1e-15, 1.0),
+}
 
 
 # --- log-mel front end (numpy, float64) -------------------------------------------------------
@@ -92,22 +115,9 @@ def cents_to_f0(cents: np.ndarray) -> np.ndarray:
 # --- network ----------------------------------------------------------------------------------
 
 
-def conv1d_same(x: mx.array, weight: mx.array, bias: mx.array) -> mx.array:
-    """Stride-1 'same' conv of (B, T, I) with weight (O, k, I), k odd: one matmul per tap of a
-    zero-padded input, summed."""
-    k = weight.shape[1]
-    half = k // 2
-    t = x.shape[1]
-    padded = mx.pad(x, [(0, 0), (half, half), (0, 0)])
-    out = None
-    for j in range(k):
-        tap = padded[:, j : j + t] @ weight[:, j, :].T
-        out = tap if out is None else out + tap
-    return out + bias
-
-
 def depthwise_same(x: mx.array, weight: mx.array, bias: mx.array) -> mx.array:
-    """Depthwise stride-1 'same' conv of (B, T, C) with weight (C, k, 1), k odd."""
+    """Depthwise stride-1 'same' conv of (B, T, C) with weight (C, k, 1), k odd: one multiply-add of
+    the shifted input per tap."""
     k = weight.shape[1]
     half = k // 2
     t = x.shape[1]
@@ -119,18 +129,18 @@ def depthwise_same(x: mx.array, weight: mx.array, bias: mx.array) -> mx.array:
     return out + bias
 
 
-class Conv1d(nn.Module):
-    """Parameters as MLX's Conv1d (weight (O, k, I), bias (O,)); computed by `conv1d_same`."""
+class DepthwiseConv1d(nn.Conv1d):
+    """nn.Conv1d with one group per channel ('same' padding, weight (C, k, 1)); on the Linux CPU
+    path by depthwise_same: MLX's CPU grouped convolution is 3-14x slower at FCPE's 1024 channels,
+    kernel 31 (benchmarks/bench_kernels.py)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int):
-        super().__init__()
-        self.weight = mx.zeros((out_channels, kernel, in_channels))
-        self.bias = mx.zeros((out_channels,))
+    def __init__(self, channels: int, kernel: int):
+        super().__init__(channels, channels, kernel, padding=kernel // 2, groups=channels)
 
     def __call__(self, x: mx.array) -> mx.array:
-        if self.weight.shape[1] == 1:
-            return mx.addmm(self.bias, x, self.weight[:, 0, :].T)
-        return conv1d_same(x, self.weight, self.bias)
+        if not cpu_kernels():
+            return super().__call__(x)
+        return depthwise_same(x, self.weight, self.bias)
 
 
 class GroupNorm(nn.Module):
@@ -157,9 +167,9 @@ class InputStack(nn.Module):
         super().__init__()
         hidden, kernel = config["hidden"], config["input_kernel"]
         self.slope = config["leaky_relu_slope"]
-        self.conv_in = Conv1d(config["n_mels"], hidden, kernel)
+        self.conv_in = nn.Conv1d(config["n_mels"], hidden, kernel, padding=kernel // 2)
         self.norm = GroupNorm(config["group_norm_groups"], hidden, config["group_norm_eps"])
-        self.conv_out = Conv1d(hidden, hidden, kernel)
+        self.conv_out = nn.Conv1d(hidden, hidden, kernel, padding=kernel // 2)
 
     def __call__(self, x: mx.array) -> mx.array:
         return self.conv_out(nn.leaky_relu(self.norm(self.conv_in(x)), self.slope))
@@ -173,21 +183,25 @@ class ConvModule(nn.Module):
         hidden = config["hidden"]
         inner = hidden * config["expansion"]
         self.norm = nn.LayerNorm(hidden, eps=config["layer_norm_eps"])
-        self.pointwise_in = Conv1d(hidden, 2 * inner, 1)
-        self.depthwise = Conv1d(1, inner, config["conv_kernel"])  # weight (C, k, 1)
-        self.pointwise_out = Conv1d(inner, hidden, 1)
+        self.pointwise_in = nn.Conv1d(hidden, 2 * inner, 1)
+        self.depthwise = DepthwiseConv1d(inner, config["conv_kernel"])
+        self.pointwise_out = nn.Conv1d(inner, hidden, 1)
 
     def __call__(self, x: mx.array) -> mx.array:
         h = self.pointwise_in(self.norm(x))
         value, gate = mx.split(h, 2, axis=-1)
         h = value * mx.sigmoid(gate)
-        h = nn.silu(depthwise_same(h, self.depthwise.weight, self.depthwise.bias))
+        h = nn.silu(self.depthwise(h))
         return x + self.pointwise_out(h)
 
 
 class FCPE(nn.Module):
     def __init__(self, config: dict[str, Any]):
         super().__init__()
+        if config["hidden"] % config["group_norm_groups"]:
+            raise ValueError(f"hidden {config['hidden']} is not a multiple of group_norm_groups {config['group_norm_groups']}")
+        if config["win_length"] > config["n_fft"] or config["hop_length"] > config["n_fft"]:
+            raise ValueError(f"win_length {config['win_length']} and hop_length {config['hop_length']} must not exceed n_fft {config['n_fft']}")
         self.config = dict(config)
         self.input_stack = InputStack(config)
         self.layers = [ConvModule(config) for _ in range(config["n_layers"])]
@@ -198,9 +212,7 @@ class FCPE(nn.Module):
     @classmethod
     def from_file(cls, path: str | Path, dtype: mx.Dtype = mx.float32) -> "FCPE":
         """A converted FCPE `.safetensors` / `.npz`, loaded strictly; computes in `dtype`."""
-        weights, metadata = load_weights(path)
-        model = cls(config_from_metadata(metadata, FAMILY, path))
-        return load_into(model, weights, dtype)
+        return load_model(cls, path, FAMILY, CONFIG_RULES, dtype)
 
     @property
     def dtype(self) -> mx.Dtype:

@@ -27,10 +27,30 @@ import numpy as np
 
 from .cpu_ops import softmax
 from .kernels import cpu_kernels
-from .weights import config_from_metadata, load_into, load_weights
+from .weights import MAX_CHANNELS, MAX_ITEMS, MAX_KERNEL, MAX_LAYERS, MAX_RATE, choice, entries, listed, load_model, optional, real, whole
 
 FAMILY = "hubert"
 WAVEFORM_NORM_EPS = 1e-5  # F.layer_norm(wav, wav.shape) in RVC's feature extraction
+EPS = real(1e-12, 0.1)
+FLAG = choice(True, False)
+CONFIG_RULES = {  # what a converted file's config may hold (weights.check_config)
+    "conv_layers": listed(entries(whole(1, MAX_CHANNELS), whole(1, MAX_KERNEL), whole(1, MAX_RATE)), 1, MAX_ITEMS),
+    "conv_bias": optional(FLAG),
+    "group_norm_eps": optional(EPS),
+    "layer_norm_eps": EPS,
+    "hidden_size": whole(1, MAX_CHANNELS),
+    "num_layers": whole(1, MAX_LAYERS),
+    "num_heads": whole(1, MAX_LAYERS),
+    "ffn_dim": whole(1, MAX_CHANNELS),
+    "pos_conv_kernel": whole(1, MAX_KERNEL),
+    "pos_conv_groups": whole(1, MAX_CHANNELS),
+    "final_proj_dim": optional(whole(0, MAX_CHANNELS)),
+    "v1_output_layer": optional(whole(0, MAX_LAYERS)),
+    "normalize_waveform": optional(FLAG),
+    "layer_norm_first": optional(FLAG),
+    "feature_norm": optional(choice("group", "layer")),
+    "activation": optional(choice("gelu", "relu")),
+}
 
 
 # GELU(x) = x * Phi(x), Phi from erfc(|z|) = exp(-z^2) * t * Q(t), t = 1 / (1 + P|z|), z = x / sqrt(2):
@@ -289,6 +309,9 @@ class HuBERT(nn.Module):
             raise ValueError("pre-LN HuBERT (layer_norm_first true) is not supported: RVC uses the post-LN base model")
         if config.get("feature_norm", "group") != "group" or config.get("activation", "gelu") != "gelu":
             raise ValueError(f"unsupported HuBERT variant: feature_norm {config.get('feature_norm')}, activation {config.get('activation')}")
+        hidden = config["hidden_size"]
+        if hidden % config["num_heads"] or hidden % config["pos_conv_groups"]:
+            raise ValueError(f"hidden_size {hidden} is not a multiple of num_heads {config['num_heads']} and pos_conv_groups {config['pos_conv_groups']}")
         self.config = dict(config)
         conv_layers = config["conv_layers"]
         self.feature_extractor = FeatureExtractor(conv_layers, config.get("conv_bias", False), config.get("group_norm_eps", 1e-5))
@@ -300,9 +323,7 @@ class HuBERT(nn.Module):
     @classmethod
     def from_file(cls, path: str | Path, dtype: mx.Dtype = mx.float32) -> "HuBERT":
         """A converted HuBERT/ContentVec `.safetensors` / `.npz`, loaded strictly; computes in `dtype`."""
-        weights, metadata = load_weights(path)
-        model = cls(config_from_metadata(metadata, FAMILY, path))
-        return load_into(model, weights, dtype)
+        return load_model(cls, path, FAMILY, CONFIG_RULES, dtype)
 
     @property
     def dtype(self) -> mx.Dtype:

@@ -25,12 +25,36 @@ import numpy as np
 
 from .kernels import cpu_kernels
 from .spectral import hann_window, hz_to_mel_htk, mel_filterbank, mel_to_hz_htk  # noqa: F401  (re-exported)
-from .weights import config_from_metadata, load_into, load_weights
+from .weights import MAX_CHANNELS, MAX_FFT, MAX_HOP, MAX_LAYERS, SAMPLE_RATES, choice, entries, load_model, optional, real, whole
 
 FAMILY = "rmvpe"
 CENTS_OFFSET = 1997.3794084376191  # cents of bin 0 (31.7 Hz)
 CENTS_PER_BIN = 20.0
 DECODE_HALF_WIDTH = 4  # 9-bin window around the argmax
+MAX_LEVELS = 10  # U-Net levels: the width doubles at each (RVC: 5)
+CONFIG_RULES = {  # what a converted file's config may hold (weights.check_config)
+    "n_blocks": whole(1, MAX_LAYERS),
+    "n_gru": whole(1, 8),
+    "kernel_size": entries(whole(1, 8), whole(1, 8)),
+    "en_de_layers": whole(1, MAX_LEVELS),
+    "inter_layers": whole(1, MAX_LAYERS),
+    "in_channels": whole(1, 16),
+    "en_out_channels": whole(1, MAX_CHANNELS),
+    "gru_hidden": whole(1, MAX_CHANNELS),
+    "n_classes": whole(1, MAX_CHANNELS),
+    "bn_eps": real(1e-12, 0.1),
+    "sample_rate": whole(*SAMPLE_RATES),
+    "n_mels": whole(1, 1024),
+    "n_fft": whole(16, MAX_FFT),
+    "win_length": whole(16, MAX_FFT),
+    "hop_length": whole(1, MAX_HOP),
+    "fmin": real(0.0, SAMPLE_RATES[1] / 2),
+    "fmax": real(0.0, SAMPLE_RATES[1] / 2),
+    "mel_clamp": real(1e-12, 1.0),
+    "mel_pad_multiple": whole(1, 1 << MAX_LEVELS),
+    "mel_pad_mode": optional(choice("constant", "reflect")),
+    "threshold": optional(real(0.0, 1.0)),
+}
 
 
 # --- log-mel front end (numpy, float64) -------------------------------------------------------
@@ -395,6 +419,11 @@ class OutputHead(nn.Module):
 class RMVPE(nn.Module):
     def __init__(self, config: dict[str, Any]):
         super().__init__()
+        if config["win_length"] > config["n_fft"] or config["hop_length"] > config["n_fft"]:
+            raise ValueError(f"win_length {config['win_length']} and hop_length {config['hop_length']} must not exceed n_fft {config['n_fft']}")
+        widest = config["en_out_channels"] << config["en_de_layers"]
+        if widest > MAX_CHANNELS:
+            raise ValueError(f"en_out_channels {config['en_out_channels']} doubled over {config['en_de_layers']} levels is {widest} channels (at most {MAX_CHANNELS})")
         self.config = dict(config)
         self.unet = DeepUnet(config)
         self.cnn = Conv2d(config["en_out_channels"], 3, 3, padding=1, bias=True)
@@ -403,9 +432,7 @@ class RMVPE(nn.Module):
     @classmethod
     def from_file(cls, path: str | Path, dtype: mx.Dtype = mx.float32) -> "RMVPE":
         """A converted RMVPE `.safetensors` / `.npz`, loaded strictly; computes in `dtype`."""
-        weights, metadata = load_weights(path)
-        model = cls(config_from_metadata(metadata, FAMILY, path))
-        return load_into(model, weights, dtype)
+        return load_model(cls, path, FAMILY, CONFIG_RULES, dtype)
 
     @property
     def dtype(self) -> mx.Dtype:

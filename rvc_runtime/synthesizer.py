@@ -24,7 +24,7 @@ import numpy as np
 
 from .cpu_ops import softmax
 from .kernels import cpu_kernels
-from .weights import load_into, load_weights
+from .weights import MAX_CHANNELS, MAX_HOP, MAX_KERNEL, MAX_LAYERS, MAX_RATE, SAMPLE_RATES, check_config, listed, load_into, load_weights, optional, real, whole
 
 LRELU_SLOPE = 0.1
 WINDOW_SIZE = 10  # relative-attention window; heads share one table
@@ -44,6 +44,36 @@ CONFIG_FIELDS = (
     "resblock_dilation_sizes", "upsample_rates", "upsample_initial_channel",
     "upsample_kernel_sizes", "spk_embed_dim", "gin_channels", "sr",
 )  # fmt: skip
+
+
+MAX_SPEAKERS = 1 << 16
+# What the config's fields may hold (weights.check_config): sizes and counts within the shared
+# bounds, dilations and kernels small positive integers. A field the runtime never reads is not checked.
+CONFIG_RULES = {
+    "inter_channels": whole(1, MAX_CHANNELS),
+    "hidden_channels": whole(1, MAX_CHANNELS),
+    "filter_channels": whole(1, MAX_CHANNELS),
+    "n_heads": whole(1, MAX_LAYERS),
+    "n_layers": whole(1, MAX_LAYERS),
+    "kernel_size": whole(1, MAX_KERNEL),
+    "p_dropout": optional(real(0.0, 1.0)),
+    "resblock_kernel_sizes": listed(whole(1, MAX_KERNEL)),
+    "resblock_dilation_sizes": listed(listed(whole(1, MAX_KERNEL))),
+    "upsample_rates": listed(whole(1, MAX_RATE)),
+    "upsample_initial_channel": whole(1, MAX_CHANNELS),
+    "upsample_kernel_sizes": listed(whole(1, MAX_KERNEL)),
+    "spk_embed_dim": optional(whole(1, MAX_SPEAKERS)),
+    "gin_channels": whole(1, MAX_CHANNELS),
+    "sr": optional(whole(*SAMPLE_RATES)),
+}
+
+
+def _metadata_int(metadata: dict[str, str], key: str, low: int, high: int) -> int:
+    """An integer metadata entry within [low, high] (its text is the file's word: checked first)."""
+    text = str(metadata[key]).strip()
+    if not (text.isdigit() and len(text) <= 9 and low <= int(text) <= high):
+        raise ValueError(f"metadata {key} {text[:40]!r} is not a whole number from {low} to {high}")
+    return int(text)
 
 
 def _parse_flag(value) -> bool:
@@ -101,6 +131,16 @@ class SynthesizerConfig:
                     f"the RVC config list has {len(config)} entries, expected {len(CONFIG_FIELDS)}"
                 )
             fields = dict(zip(CONFIG_FIELDS, config))
+        if fields.get("sr") in ("", 0):
+            fields["sr"] = None  # not given: the metadata's sample_rate must say it
+        check_config(fields, CONFIG_RULES, "the RVC config")
+        rates, kernels = fields["upsample_rates"], fields["upsample_kernel_sizes"]
+        if len(rates) != len(kernels) or math.prod(rates) > MAX_HOP:
+            raise ValueError(f"upsample_rates {rates} and upsample_kernel_sizes {kernels}: one kernel per rate, a hop of at most {MAX_HOP}")
+        if len(fields["resblock_kernel_sizes"]) != len(fields["resblock_dilation_sizes"]):
+            raise ValueError("resblock_kernel_sizes and resblock_dilation_sizes must list one entry per block each")
+        if fields["hidden_channels"] % fields["n_heads"] or fields["inter_channels"] % 2:
+            raise ValueError(f"hidden_channels {fields['hidden_channels']} must be a multiple of n_heads {fields['n_heads']}, inter_channels even")
         weights = weights or {}
 
         if str(fields.get("resblock", "1")) != "1":
@@ -111,10 +151,10 @@ class SynthesizerConfig:
 
         # B18: the sample rate comes from the file, never from a default
         rates = {}
-        if fields.get("sr") not in (None, "", 0):
+        if fields.get("sr") is not None:
             rates["config[17]"] = int(fields["sr"])
         if metadata.get("sample_rate") not in (None, ""):
-            rates["metadata sample_rate"] = int(metadata["sample_rate"])
+            rates["metadata sample_rate"] = _metadata_int(metadata, "sample_rate", *SAMPLE_RATES)
         if not rates:
             raise ValueError(
                 "no sample rate: neither a 'sample_rate' metadata entry nor config[17]; "
@@ -153,12 +193,14 @@ class SynthesizerConfig:
         if "emb_g.weight" in weights:
             n_speakers = int(weights["emb_g.weight"].shape[0])
         elif "speakers" in metadata:
-            n_speakers = int(metadata["speakers"])
-        else:
+            n_speakers = _metadata_int(metadata, "speakers", 1, MAX_SPEAKERS)
+        elif fields.get("spk_embed_dim") is not None:
             n_speakers = int(fields["spk_embed_dim"])
+        else:
+            raise ValueError("speaker count unknown: no emb_g weights, no 'speakers' metadata, no spk_embed_dim")
 
         hop = math.prod(int(u) for u in fields["upsample_rates"])
-        if metadata.get("hop") not in (None, "") and int(metadata["hop"]) != hop:
+        if metadata.get("hop") not in (None, "") and _metadata_int(metadata, "hop", 1, MAX_HOP) != hop:
             raise ValueError(f"metadata hop {metadata['hop']} != product of upsample_rates {hop}")
 
         return cls(

@@ -15,7 +15,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from rvc_runtime import cpu_ops, hubert, kernels, rmvpe, synthesizer
+from rvc_runtime import cpu_ops, crepe, fcpe, hubert, kernels, rmvpe, synthesizer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -82,6 +82,9 @@ def layers() -> dict[str, tuple]:
     x1, x2 = mx.random.normal((1, 20, 8)), mx.random.normal((1, 4, 16, 16))
     audio = mx.random.normal((1, 400, 1))
     scores = mx.random.normal((1, 2, 7, 7)) * 3
+    depthwise = fcpe.DepthwiseConv1d(8, 5)
+    wide, narrow = mx.random.normal((2, 30, 512)), mx.random.normal((2, 30, 128))
+    taps_weight, shift_weight = mx.random.normal((8, 5, 512)) * 0.05, mx.random.normal((16, 5, 128)) * 0.1
     return {
         "HuBERT strided conv1d": (lambda: strided(x1), hubert, "blocked_strided_conv1d"),
         "HuBERT conv 0 + GroupNorm + GELU": (lambda: feature(audio), hubert, "group_norm_gelu_numpy"),
@@ -92,6 +95,9 @@ def layers() -> dict[str, tuple]:
         "RMVPE conv2d 3x3": (lambda: conv2d(x2), rmvpe, "conv2d_3x3_taps"),
         "RMVPE conv_transpose2d": (lambda: up2d(x2), rmvpe, "conv_transpose2d_s2"),
         "HuBERT GELU": (lambda: hubert.gelu(x1), hubert, "gelu_numpy"),
+        "FCPE depthwise conv1d": (lambda: depthwise(x1), fcpe, "depthwise_same"),
+        "CREPE conv, wide input": (lambda: crepe.conv_time(wide, taps_weight, 1), crepe, "flat_tap_sum_conv"),
+        "CREPE conv, narrow output": (lambda: crepe.conv_time(narrow, shift_weight, 1), crepe, "flat_shift_conv"),
     }
 
 

@@ -154,6 +154,30 @@ def huge_wav_header(path):
     return path
 
 
+def flac_claiming(path, frames: int, channels: int = 8, rate: int = 96000):
+    """A real 8-channel FLAC of 0.05 s whose STREAMINFO announces `frames` frames."""
+    sf.write(str(path), (np.random.default_rng(0).standard_normal((rate // 20, channels)) * 0.1).astype(np.float32), rate, format="FLAC")
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO first; its total-samples field is the low 36 bits of bytes 18..25
+    packed = int.from_bytes(data[18:26], "big")
+    data[18:26] = ((packed & ~((1 << 36) - 1)) | frames).to_bytes(8, "big")
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("hours, reason", [(0.95, "too_long"), (0.15, "truncated")])
+def test_a_header_claim_is_never_allocated(tmp_path, hours, reason):
+    """A FLAC header announcing 0.95 h of 96 kHz x 8 channels (within the hour and the channel limit)
+    once made the reader allocate all of it (10 GiB) before decoding a byte: more samples than the
+    decoding budget are refused from the header, fewer are decoded block by block, so memory follows
+    the data and the missing frames are reported."""
+    path = flac_claiming(tmp_path / "claim.flac", int(hours * 3600 * 96000))
+    assert sf.info(str(path)).frames == int(hours * 3600 * 96000)
+    with pytest.raises(AudioFileError) as error:
+        load_audio_16k(path)
+    assert error.value.reason == reason and str(path) in str(error.value)
+
+
 def test_truncated_mp3_is_refused(tmp_path):
     if "MP3" not in sf.available_formats():
         pytest.skip("this libsndfile has no MP3")

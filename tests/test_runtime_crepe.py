@@ -15,6 +15,8 @@ Full CREPE costs ~30 ms per frame on one core, so its audio is short. Run with -
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import rvc_runtime  # noqa: F401  (before mlx: gives MLX its BLAS)
 import numpy as np
 import pytest
@@ -68,19 +70,25 @@ def test_frames_equal_torchcrepe_preprocess():
     assert np.max(np.abs(ours - reference)) < 5e-6  # float32 mean/std of ~1e2-scaled frames
 
 
-def test_probabilities_at_the_float32_floor(crepe):
+@lru_cache(maxsize=None)
+def reference_probabilities(capacity: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """torchcrepe's float32 and float64 probabilities of a test signal, computed once for both kernel paths."""
+    audio = signals(capacity)[name]
+    with torch_single_thread():
+        return crepe_probabilities(audio, capacity), crepe_probabilities(audio, capacity, float64=True)
+
+
+def test_probabilities_at_the_float32_floor(crepe, kernel_path):
     """Speech and tones for tiny; speech for full (float64 torch runs full CREPE at ~0.3 s a frame)."""
     capacity, model = crepe
     for name in ("speech", "tones") if capacity == "tiny" else ("speech",):
         audio = signals(capacity)[name]
-        with torch_single_thread():
-            reference32 = crepe_probabilities(audio, capacity)
-            reference64 = crepe_probabilities(audio, capacity, float64=True)
+        reference32, reference64 = reference_probabilities(capacity, name)
         ours = model.probabilities(audio)
         assert ours.shape == reference32.shape == (1 + len(audio) // 160, 360)
         ours_error = float(np.max(np.abs(ours - reference64)))
         floor = float(np.max(np.abs(reference32 - reference64)))
-        print(f"\ncrepe-{capacity} {name}: probabilities max|ours-torch32| {np.max(np.abs(ours - reference32)):.2e}, "
+        print(f"\ncrepe-{capacity} {name} ({kernel_path}): probabilities max|ours-torch32| {np.max(np.abs(ours - reference32)):.2e}, "
               f"max|ours-float64| {ours_error:.2e}, torch32's own max|torch32-float64| {floor:.2e}")  # fmt: skip
         assert ours_error <= FLOOR_FACTOR * floor, name
 

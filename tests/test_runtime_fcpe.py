@@ -44,7 +44,7 @@ SIGNALS = {"speech": speech, "tones": lambda: stepped_tone(seconds_each=0.25)}
 
 
 @pytest.mark.parametrize("name", SIGNALS)
-def test_mel_and_latent_at_the_float32_floor(fcpe, reference, name):
+def test_mel_and_latent_at_the_float32_floor(fcpe, reference, name, kernel_path):
     audio = SIGNALS[name]()
     with torch_single_thread():
         mel32, latent32 = fcpe_mel_and_latent(reference, audio)
@@ -56,19 +56,19 @@ def test_mel_and_latent_at_the_float32_floor(fcpe, reference, name):
         "latent": (np.max(np.abs(latent - latent32)), np.max(np.abs(latent - latent64)), np.max(np.abs(latent32 - latent64))),
     }
     for stage, (to32, to64, floor) in figures.items():
-        print(f"\nfcpe {name} {stage}: max|ours-torch32| {to32:.2e}, max|ours-float64| {to64:.2e}, torch32's own max|torch32-float64| {floor:.2e}")
+        print(f"\nfcpe {name} {stage} ({kernel_path}): max|ours-torch32| {to32:.2e}, max|ours-float64| {to64:.2e}, torch32's own max|torch32-float64| {floor:.2e}")
     for stage, (_, to64, floor) in figures.items():
         assert to64 <= FLOOR_FACTOR * floor, stage
 
 
 @pytest.mark.parametrize("name", SIGNALS)
-def test_rvc_f0_equals_torchfcpe(fcpe, reference, name):
+def test_rvc_f0_equals_torchfcpe(fcpe, reference, name, kernel_path):
     """RVC's "fcpe" method: same voicing, f0 within 1 cent on voiced frames."""
     audio = SIGNALS[name]()
     with torch_single_thread():
         expected = fcpe_rvc_f0(reference, audio)
     figures = compare_f0(fcpe.f0(audio), expected)
-    print(f"\nfcpe {name} RVC f0: {figures}")
+    print(f"\nfcpe {name} RVC f0 ({kernel_path}): {figures}")
     assert figures["frames"] == 1 + len(audio) // 160
     assert figures["voicing_mismatches"] == 0
     assert figures["voiced_ours"] > 0.3 * figures["frames"]
