@@ -2,7 +2,7 @@
 
 Code, YAML, tests and docs cite `docs/<name>.md` (optionally with a quoted section heading) and
 prior-converter bug ids (B1-B25, docs/regressions.md); nothing cites design notes, reference notes
-or folders outside the repository. The tests docs/regressions.md names exist.
+or folders outside the repository. The tests docs/regressions.md and SECURITY.md name exist.
 """
 
 from __future__ import annotations
@@ -93,3 +93,41 @@ def test_the_tests_the_regression_list_names_exist():
 def test_the_scan_finds_an_outside_citation():
     """The first check can fail: a design-note citation is caught."""
     assert any(re.search(pattern, "see " + "DESIGN" + ".md for the naming") for pattern in OUTSIDE)
+
+
+def _security_rows() -> list[tuple[str, str]]:
+    """(promise or class, its tests cell) for every row of SECURITY.md's guarantee and hostile-class tables."""
+    rows, table = [], None
+    for line in (REPO / "SECURITY.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            table = line[3:] if line[3:].startswith(("Guarantees", "Hostile-input classes")) else None
+        elif table and line.startswith("| ") and not line.startswith(("| promise", "| class")):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            rows.append((cells[0], cells[-1]))
+    return rows
+
+
+def test_every_security_promise_names_tests_that_exist():
+    """SECURITY.md: each guarantee and each hostile-input class lists at least one test, and every
+    test file, test function and hostile-case family it names exists."""
+    import hostile
+    import hostile_models
+
+    families = {case.category for case in hostile.cases()} | {case.category for case in hostile_models.model_cases()}
+    rows = _security_rows()
+    assert len(rows) >= 20, "the scan sees both tables"
+    problems = []
+    for what, cell in rows:
+        cited = re.findall(r"`(?:tests/)?(test_\w+\.py)(?:::(\w+))?`(?: \(`(\w+)`\))?", cell)
+        cited += [(name, "", family) for family, name in re.findall(r"the `(\w+)` cases of `tests/(test_\w+\.py)`", cell)]
+        if not cited:
+            problems.append(f"{what}: names no test")
+        for name, function, family in cited:
+            path = REPO / "tests" / name
+            if not path.is_file():
+                problems.append(f"{what}: tests/{name} does not exist")
+            elif function and not re.search(rf"^def {function}\(", path.read_text(encoding="utf-8"), re.M):
+                problems.append(f"{what}: tests/{name} has no {function}")
+            if family and family not in families:
+                problems.append(f"{what}: no hostile case family {family!r} in fixtures/hostile*.py")
+    assert not problems, "\n".join(problems)
