@@ -92,7 +92,7 @@ def main() -> int:
     parser.add_argument("--vocoders", nargs="+", choices=sorted(VOICES), default=sorted(VOICES))
     parser.add_argument(
         "--single-thread-rows", action="store_true",
-        help="also run MLX with OPENBLAS_NUM_THREADS=1 and PyTorch with 1 thread (on a busy 2-core machine two threads can lose to one)",
+        help="also run MLX with 2 BLAS threads and PyTorch with 1 thread (the runtime's default is 1 BLAS thread; on a busy 2-core machine two threads can lose to one)",
     )
     args = parser.parse_args()
 
@@ -110,10 +110,10 @@ def main() -> int:
         source, weights = build_voice(key, work)
         mlx = run_child(MLX_CHILD, [str(weights), str(inputs), str(args.repeat), str(work / f"{key}-mlx.npy")])
         torch_ = run_child(TORCH_CHILD, [str(source), str(inputs), str(args.repeat), str(work / f"{key}-torch.npy"), str(args.threads)])
-        engines = [(f"MLX runtime ({mlx['blas']['source'] or 'reference BLAS'})", mlx), (f"PyTorch reference ({torch_['threads']} threads)", torch_)]
+        engines = [(f"MLX runtime ({mlx['blas']['source'] or 'reference BLAS'}, {mlx['blas']['threads']} BLAS thread(s))", mlx), (f"PyTorch reference ({torch_['threads']} threads)", torch_)]
         if args.single_thread_rows:
-            one = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-            engines.append(("MLX runtime, OPENBLAS_NUM_THREADS=1", run_child(MLX_CHILD, [str(weights), str(inputs), str(args.repeat), str(work / f"{key}-mlx-1t.npy")], env=one)))
+            two = {"RVC_RUNTIME_BLAS_THREADS": "2"}
+            engines.append(("MLX runtime, 2 BLAS threads", run_child(MLX_CHILD, [str(weights), str(inputs), str(args.repeat), str(work / f"{key}-mlx-2t.npy")], env=two)))
             engines.append(("PyTorch reference (1 thread)", run_child(TORCH_CHILD, [str(source), str(inputs), str(args.repeat), str(work / f"{key}-torch-1t.npy"), "1"])))
         base = median(torch_["steady_s"])
         for label, r in engines:
