@@ -28,7 +28,7 @@ import numpy as np
 
 from .kernels import cpu_kernels
 from .spectral import frame_signal, hann_window, mel_filterbank
-from .weights import MAX_CHANNELS, MAX_FFT, MAX_HOP, MAX_KERNEL, MAX_LAYERS, SAMPLE_RATES, load_model, real, whole
+from .weights import MAX_CHANNELS, MAX_KERNEL, MAX_LAYERS, MEL_FRONT_END_RULES, load_model, real, whole
 
 FAMILY = "fcpe"
 DECODE_HALF_WIDTH = 4  # 9 bins around the argmax
@@ -36,7 +36,6 @@ DECODERS = ("local_argmax", "argmax")
 RVC_THRESHOLD = 0.006  # RVC's and Applio's torchfcpe call: infer(..., decoder_mode="local_argmax", threshold=0.006)
 EPS = real(1e-12, 0.1)
 CONFIG_RULES = {  # what a converted file's config may hold (weights.check_config)
-    "n_mels": whole(1, 1024),
     "hidden": whole(1, MAX_CHANNELS),
     "n_layers": whole(1, MAX_LAYERS),
     "n_bins": whole(1, MAX_CHANNELS),
@@ -47,13 +46,7 @@ CONFIG_RULES = {  # what a converted file's config may hold (weights.check_confi
     "group_norm_eps": EPS,
     "layer_norm_eps": EPS,
     "leaky_relu_slope": real(0.0, 1.0),
-    "sample_rate": whole(*SAMPLE_RATES),
-    "n_fft": whole(16, MAX_FFT),
-    "win_length": whole(16, MAX_FFT),
-    "hop_length": whole(1, MAX_HOP),
-    "fmin": real(0.0, SAMPLE_RATES[1] / 2),
-    "fmax": real(0.0, SAMPLE_RATES[1] / 2),
-    "mel_clamp": real(1e-12, 1.0),
+    **MEL_FRONT_END_RULES,
     "magnitude_eps": real(1e-15, 1.0),
 }
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from .kernels import cpu_kernels
 from .spectral import hann_window, hz_to_mel_htk, mel_filterbank, mel_to_hz_htk  # noqa: F401  (re-exported)
-from .weights import MAX_CHANNELS, MAX_FFT, MAX_HOP, MAX_LAYERS, SAMPLE_RATES, choice, entries, load_model, optional, real, whole
+from .weights import MAX_CHANNELS, MAX_LAYERS, MEL_FRONT_END_RULES, choice, entries, load_model, optional, real, whole
 
 FAMILY = "rmvpe"
 CENTS_OFFSET = 1997.3794084376191  # cents of bin 0 (31.7 Hz)
@@ -43,14 +43,7 @@ CONFIG_RULES = {  # what a converted file's config may hold (weights.check_confi
     "gru_hidden": whole(1, MAX_CHANNELS),
     "n_classes": whole(1, MAX_CHANNELS),
     "bn_eps": real(1e-12, 0.1),
-    "sample_rate": whole(*SAMPLE_RATES),
-    "n_mels": whole(1, 1024),
-    "n_fft": whole(16, MAX_FFT),
-    "win_length": whole(16, MAX_FFT),
-    "hop_length": whole(1, MAX_HOP),
-    "fmin": real(0.0, SAMPLE_RATES[1] / 2),
-    "fmax": real(0.0, SAMPLE_RATES[1] / 2),
-    "mel_clamp": real(1e-12, 1.0),
+    **MEL_FRONT_END_RULES,
     "mel_pad_multiple": whole(1, 1 << MAX_LEVELS),
     "mel_pad_mode": optional(choice("constant", "reflect")),
     "threshold": optional(real(0.0, 1.0)),

@@ -207,6 +207,19 @@ def optional(inner: Rule) -> Rule:
     return rule
 
 
+# A log-mel front end's fields (RMVPE, FCPE): STFT sizes, mel filter bank, log floor.
+MEL_FRONT_END_RULES: dict[str, Rule] = {
+    "sample_rate": whole(*SAMPLE_RATES),
+    "n_mels": whole(1, 1024),
+    "n_fft": whole(16, MAX_FFT),
+    "win_length": whole(16, MAX_FFT),
+    "hop_length": whole(1, MAX_HOP),
+    "fmin": real(0.0, SAMPLE_RATES[1] / 2),
+    "fmax": real(0.0, SAMPLE_RATES[1] / 2),
+    "mel_clamp": real(1e-12, 1.0),
+}
+
+
 def check_config(config: dict[str, Any], rules: dict[str, Rule], where: str) -> None:
     """Raise ValueError naming the first field of `config` that breaks its rule (or is missing)."""
     for name, rule in rules.items():
