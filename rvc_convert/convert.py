@@ -15,7 +15,7 @@ import numpy as np
 
 from . import __version__
 from .detect import CONVERTED_LAYOUT, detect
-from .errors import MappingError, UnsupportedModelError, UsageError
+from .errors import InputIOError, MappingError, UnsupportedModelError, UsageError
 from .families import ModelInfo, container_readers, family_named, load_family_rule_pack
 from .lifecycle import fault_point
 from .publish import check_destinations, publish, staging_folder, write_failure
@@ -103,6 +103,9 @@ def output_specs(plan: ConversionPlan, output_dtype: np.dtype) -> list[TensorSpe
     return specs
 
 
+PENDING_SHA256 = "0" * 64  # stands for the source's digest while it is computed: same length
+
+
 def provenance(info: ModelInfo, plan: ConversionPlan, source_sha256: str, output_dtype: np.dtype) -> dict[str, str]:
     meta = info.summary() | {
         "format": "mlx",
@@ -149,10 +152,21 @@ def convert_model(
     output_dtype = np.dtype(OUTPUT_DTYPES[dtype]) if dtype else default_output_dtype(plan)
     if not (hash_source or dry_run):
         raise UsageError("a conversion that writes files records the source sha256: hash_source=False needs dry_run=True")
-    metadata = provenance(info, plan, loaded.sha256 if hash_source else "", output_dtype)
-    result = ConversionResult(source, target, info, plan, str(output_dtype), metadata, dry_run=dry_run, loaded=loaded)
     if dry_run:
-        return result
+        metadata = provenance(info, plan, loaded.sha256 if hash_source else "", output_dtype)
+        return ConversionResult(source, target, info, plan, str(output_dtype), metadata, dry_run=dry_run, loaded=loaded)
+    # The source is still being hashed on a thread (BackgroundDigest): the tensors are converted and
+    # written meanwhile, the header holding a placeholder digest of the same length until then.
+    metadata = provenance(info, plan, PENDING_SHA256, output_dtype)
+    result = ConversionResult(source, target, info, plan, str(output_dtype), metadata, dry_run=dry_run, loaded=loaded)
+
+    def final_metadata() -> dict[str, str]:
+        try:
+            digest = loaded.sha256
+        except OSError as exc:  # the source itself, not the output: not a write failure
+            raise InputIOError(f"cannot read {loaded.hashed_path} to hash it ({exc.strerror or exc})") from None
+        result.metadata = provenance(info, plan, digest, output_dtype)
+        return result.metadata
 
     out_dir = Path(out_dir) if out_dir is not None else source.parent
     weights_path, config_path = output_paths(source, target, out_dir, name)
@@ -197,7 +211,7 @@ def convert_model(
         staged_weights, staged_config = folder / weights_path.name, folder / config_path.name
         try:
             with np.errstate(over="ignore"):
-                writer(staged_weights, specs, produce, metadata)
+                writer(staged_weights, specs, produce, metadata, final_metadata)
             fault_point("write-config")
             write_json(staged_config, sidecar_config(info))
         except OSError as exc:

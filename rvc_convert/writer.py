@@ -51,6 +51,7 @@ class TensorSpec:
 # for, so a producer may refill one buffer.
 Produced = Union[np.ndarray, Iterable[np.ndarray]]
 Produce = Callable[[TensorSpec], Produced]
+FinalMetadata = Callable[[], dict[str, str]]
 
 
 @contextlib.contextmanager
@@ -99,8 +100,7 @@ def safetensors_order(specs: list[TensorSpec]) -> list[TensorSpec]:
     return sorted(specs, key=lambda s: (-s.dtype.itemsize, s.name))
 
 
-def write_safetensors(path: Path, specs: list[TensorSpec], produce: Produce, metadata: dict[str, str]) -> None:
-    ordered = safetensors_order(specs)
+def _safetensors_header(ordered: list[TensorSpec], metadata: dict[str, str]) -> bytes:
     header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))}
     offset = 0
     for spec in ordered:
@@ -109,17 +109,32 @@ def write_safetensors(path: Path, specs: list[TensorSpec], produce: Produce, met
         header[spec.name] = {"dtype": SAFETENSORS_CODES[spec.dtype], "shape": list(spec.shape), "data_offsets": [offset, offset + spec.nbytes]}
         offset += spec.nbytes
     encoded = json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    encoded += b" " * (-len(encoded) % 8)
+    return encoded + b" " * (-len(encoded) % 8)
+
+
+def write_safetensors(path: Path, specs: list[TensorSpec], produce: Produce, metadata: dict[str, str], final_metadata: FinalMetadata | None = None) -> None:
+    """`final_metadata`, when given, is called once the data is written and its result replaces
+    `metadata` in the header, which must keep its length (a value still being computed, such as the
+    source's sha256, stands in `metadata` as a placeholder of the same length)."""
+    ordered = safetensors_order(specs)
+    encoded = _safetensors_header(ordered, metadata)
     with atomic_output(path) as temp, open(temp, "wb") as out:
         out.write(struct.pack("<Q", len(encoded)))
         out.write(encoded)
         for spec in ordered:
             for piece in _pieces(spec, produce(spec)):
                 out.write(memoryview(piece.reshape(-1)).cast("B"))
+        if final_metadata is not None:
+            final = _safetensors_header(ordered, final_metadata())
+            if len(final) != len(encoded):
+                raise RvcConvertError(f"internal: the final metadata changed the header's length ({len(encoded)} -> {len(final)} bytes)")
+            out.seek(8)
+            out.write(final)
 
 
-def write_npz(path: Path, specs: list[TensorSpec], produce: Produce, metadata: dict[str, str]) -> None:
-    """An uncompressed .npz that np.load and mx.load read; metadata as JSON in the archive comment."""
+def write_npz(path: Path, specs: list[TensorSpec], produce: Produce, metadata: dict[str, str], final_metadata: FinalMetadata | None = None) -> None:
+    """An uncompressed .npz that np.load and mx.load read; metadata (`final_metadata()` when given,
+    called once the data is written) as JSON in the archive comment."""
     with atomic_output(path) as temp, zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_STORED) as archive:
         for spec in sorted(specs, key=lambda s: s.name):
             produced = produce(spec)
@@ -134,6 +149,7 @@ def write_npz(path: Path, specs: list[TensorSpec], produce: Produce, metadata: d
                 np.lib.format.write_array_header_1_0(member, header)
                 for piece in _pieces(spec, produced):
                     member.write(memoryview(piece.reshape(-1)).cast("B"))
+        metadata = final_metadata() if final_metadata is not None else metadata
         archive.comment = json.dumps(dict(sorted(metadata.items())), separators=(",", ":")).encode("utf-8")
 
 
