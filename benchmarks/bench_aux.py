@@ -99,8 +99,9 @@ def ensure_checkpoints(folder: Path) -> tuple[Path, Path]:
     return hubert, rmvpe
 
 
-def forward(engine: str, model: Path, audio: Path, repeat: int, out: Path, torch_threads: int = 2) -> dict:
-    return run_child(FORWARD_CHILD, [engine, str(model), str(audio), str(repeat), str(out)], env={"BENCH_TORCH_THREADS": str(torch_threads)})
+def forward(engine: str, model: Path, audio: Path, repeat: int, out: Path, torch_threads: int = 2, mlx_threads: int | None = None) -> dict:
+    env = {"BENCH_TORCH_THREADS": str(torch_threads)} | ({"RVC_RUNTIME_BLAS_THREADS": str(mlx_threads)} if mlx_threads else {})
+    return run_child(FORWARD_CHILD, [engine, str(model), str(audio), str(repeat), str(out)], env=env)
 
 
 def cents(f0: np.ndarray) -> np.ndarray:
@@ -149,17 +150,21 @@ def main() -> int:
     hubert_mlx, rmvpe_mlx = out / "hubert_base.safetensors", out / "rmvpe.safetensors"
     results = {
         "mlx-hubert": forward("mlx-hubert", hubert_mlx, audio_path, args.repeat, work / "mlx-hubert.npy"),
+        "mlx2-hubert": forward("mlx-hubert", hubert_mlx, audio_path, args.repeat, work / "mlx2-hubert.npy", mlx_threads=2),
         "torch-hubert": forward("torch-hubert", hubert_src, audio_path, args.repeat, work / "torch-hubert.npy"),
         "torch1-hubert": forward("torch-hubert", hubert_src, audio_path, args.repeat, work / "torch1-hubert.npy", torch_threads=1),
         "mlx-rmvpe": forward("mlx-rmvpe", rmvpe_mlx, audio_path, args.repeat, work / "mlx-rmvpe.npy"),
+        "mlx2-rmvpe": forward("mlx-rmvpe", rmvpe_mlx, audio_path, args.repeat, work / "mlx2-rmvpe.npy", mlx_threads=2),
         "torch-rmvpe": forward("torch-rmvpe", rmvpe_src, audio_path, args.repeat, work / "torch-rmvpe.npy"),
         "torch1-rmvpe": forward("torch-rmvpe", rmvpe_src, audio_path, args.repeat, work / "torch1-rmvpe.npy", torch_threads=1),
     }
     labels = {
-        "mlx-hubert": "HuBERT v2 features: MLX runtime",
+        "mlx-hubert": "HuBERT v2 features: MLX runtime, 1 BLAS thread (default)",
+        "mlx2-hubert": "HuBERT v2 features: MLX runtime, 2 BLAS threads",
         "torch-hubert": "HuBERT v2 features: PyTorch reference, 2 threads",
         "torch1-hubert": "HuBERT v2 features: PyTorch reference, 1 thread",
-        "mlx-rmvpe": "RMVPE f0: MLX runtime",
+        "mlx-rmvpe": "RMVPE f0: MLX runtime, 1 BLAS thread (default)",
+        "mlx2-rmvpe": "RMVPE f0: MLX runtime, 2 BLAS threads",
         "torch-rmvpe": "RMVPE f0: PyTorch reference, 2 threads",
         "torch1-rmvpe": "RMVPE f0: PyTorch reference, 1 thread",
     }
