@@ -224,16 +224,21 @@ def _not_regular(path: Path, mode: int) -> InputIOError:
     return InputIOError(f"{path}: is {kind}, not a regular file: rvc-convert reads model files and folders only, and never waits on a pipe or device")
 
 
-def open_regular(path: Path) -> IO[bytes]:
-    """Open a regular file for reading, never blocking: a FIFO, device or socket is refused by its
-    stat before any open, and the open itself is non-blocking and re-checked on the descriptor
-    (the path could be swapped in between)."""
+def require_regular(path: Path) -> None:
+    """InputIOError unless `path` is a regular file (by its stat: nothing is opened)."""
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:
         raise InputIOError(f"{path}: cannot read ({exc.strerror})") from None
     if not stat.S_ISREG(mode):
         raise _not_regular(path, mode)
+
+
+def open_regular(path: Path) -> IO[bytes]:
+    """Open a regular file for reading, never blocking: a FIFO, device or socket is refused by its
+    stat before any open, and the open itself is non-blocking and re-checked on the descriptor
+    (the path could be swapped in between)."""
+    require_regular(path)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(path, flags)
@@ -748,12 +753,7 @@ def _folder_member(folder: Path, name: str) -> Path | None:
                 f"{member}: a symbolic link to a file outside {folder}: rvc-convert never follows links out of its input; "
                 f"copy the file into the folder (for a Hugging Face cache snapshot, download with --local-dir) or pass the file itself"
             )
-    try:
-        mode = os.stat(member).st_mode
-    except OSError as exc:
-        raise InputIOError(f"{member}: cannot read ({exc.strerror})") from None
-    if not stat.S_ISREG(mode):
-        raise _not_regular(member, mode)
+    require_regular(member)
     return member
 
 
