@@ -18,7 +18,7 @@ from typing import Any
 from .crepe import CREPE
 from .fcpe import FCPE
 from .rmvpe import RMVPE
-from .weights import load_weights
+from .weights import load_weights, parse_config
 
 F0_METHODS = ("rmvpe", "crepe", "crepe-tiny", "fcpe")
 _CREPE_CAPACITY = {"crepe": "full", "crepe-tiny": "tiny"}
@@ -41,13 +41,12 @@ def load_f0_method(method: str, path: str | Path) -> Any:
 
 def f0_method_of(path: str | Path) -> str:
     """Which f0 method a converted pitch-model file serves ('rmvpe', 'crepe', 'crepe-tiny', 'fcpe')."""
-    import json
-
     _, metadata = load_weights(path)
-    config = json.loads(metadata.get("config", "{}"))
-    family = config.get("architecture")
+    config = parse_config(metadata, path)
+    family = str(config.get("architecture"))[:40]
     if family == "crepe":
-        return {"full": "crepe", "tiny": "crepe-tiny"}.get(config.get("capacity"), f"crepe-{config.get('capacity')}")
+        capacity = str(config.get("capacity"))[:40]
+        return next((method for method, held in _CREPE_CAPACITY.items() if held == capacity), f"crepe-{capacity}")
     if family in ("rmvpe", "fcpe"):
         return family
     raise ValueError(f"{path}: holds a '{family}' model, not a pitch model ({', '.join(F0_METHODS)})")

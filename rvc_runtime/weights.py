@@ -105,6 +105,15 @@ def load_into(
 
 def config_from_metadata(metadata: dict[str, Any], family: str, path: str | Path) -> dict[str, Any]:
     """The `config` metadata entry (a JSON object, or its JSON text) of a converted `family` file."""
+    config = parse_config(metadata, path)
+    if config.get("architecture") != family:
+        architecture = str(config.get("architecture"))[:40]
+        raise ValueError(f"{path}: holds a '{architecture}' model, not {family}")
+    return config
+
+
+def parse_config(metadata: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """The `config` metadata entry (a JSON object, or its JSON text) of a converted file, any family."""
     raw = metadata.get("config")
     if raw is None:
         raise ValueError(f"{path}: no 'config' metadata; convert the source model with rvc-convert to get one")
@@ -114,9 +123,6 @@ def config_from_metadata(metadata: dict[str, Any], family: str, path: str | Path
         raise ValueError(f"{path}: the 'config' metadata is not JSON ({error})") from None
     if not isinstance(config, dict):
         raise ValueError(f"{path}: the 'config' metadata is not a JSON object")
-    if config.get("architecture") != family:
-        architecture = str(config.get("architecture"))[:40]
-        raise ValueError(f"{path}: holds a '{architecture}' model, not {family}")
     return dict(config)
 
 

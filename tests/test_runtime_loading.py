@@ -185,3 +185,17 @@ def test_forged_npz_members_are_value_errors(tmp_path):
         with pytest.raises(ValueError) as error:
             RMVPEModel.from_file(path)
         assert str(path) in str(error.value), case
+
+
+def test_f0_method_of_a_forged_config_is_a_value_error(converted, tmp_path):
+    """rvc_runtime.pitch.f0_method_of reads the same config metadata: a list, broken JSON or another
+    family is a one-line ValueError naming the file (a list was once an AttributeError, exit 70)."""
+    from rvc_runtime.pitch import f0_method_of
+
+    assert f0_method_of(converted["rmvpe"]) == "rmvpe" and f0_method_of(converted["crepe"]) == "crepe-tiny"
+    for name, changes in {"list": {"meta:config": "[1, 2]"}, "not-json": {"meta:config": "{not json"}, "hubert": {}}.items():
+        source = converted["hubert"] if name == "hubert" else converted["rmvpe"]
+        path = forge(source, tmp_path / f"{name}.safetensors", changes)
+        with pytest.raises(ValueError) as error:
+            f0_method_of(path)
+        assert str(path) in str(error.value) and "\n" not in str(error.value), name
