@@ -28,7 +28,7 @@ import numpy as np
 
 from .kernels import cpu_kernels
 from .spectral import frame_signal, hann_window, mel_filterbank
-from .weights import MAX_CHANNELS, MAX_KERNEL, MAX_LAYERS, MEL_FRONT_END_RULES, load_model, real, whole
+from .weights import MAX_CHANNELS, MAX_KERNEL, MAX_LAYERS, MEL_FRONT_END_RULES, check_mel_front_end, load_model, real, whole
 
 FAMILY = "fcpe"
 DECODE_HALF_WIDTH = 4  # 9 bins around the argmax
@@ -193,8 +193,7 @@ class FCPE(nn.Module):
         super().__init__()
         if config["hidden"] % config["group_norm_groups"]:
             raise ValueError(f"hidden {config['hidden']} is not a multiple of group_norm_groups {config['group_norm_groups']}")
-        if config["win_length"] > config["n_fft"] or config["hop_length"] > config["n_fft"]:
-            raise ValueError(f"win_length {config['win_length']} and hop_length {config['hop_length']} must not exceed n_fft {config['n_fft']}")
+        check_mel_front_end(config)
         self.config = dict(config)
         self.input_stack = InputStack(config)
         self.layers = [ConvModule(config) for _ in range(config["n_layers"])]

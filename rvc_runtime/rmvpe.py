@@ -25,7 +25,7 @@ import numpy as np
 
 from .kernels import cpu_kernels
 from .spectral import hann_window, hz_to_mel_htk, mel_filterbank, mel_to_hz_htk  # noqa: F401  (re-exported)
-from .weights import MAX_CHANNELS, MAX_LAYERS, MEL_FRONT_END_RULES, choice, entries, load_model, optional, real, whole
+from .weights import MAX_CHANNELS, MAX_LAYERS, MEL_FRONT_END_RULES, check_mel_front_end, choice, entries, load_model, optional, real, whole
 
 FAMILY = "rmvpe"
 CENTS_OFFSET = 1997.3794084376191  # cents of bin 0 (31.7 Hz)
@@ -412,8 +412,7 @@ class OutputHead(nn.Module):
 class RMVPE(nn.Module):
     def __init__(self, config: dict[str, Any]):
         super().__init__()
-        if config["win_length"] > config["n_fft"] or config["hop_length"] > config["n_fft"]:
-            raise ValueError(f"win_length {config['win_length']} and hop_length {config['hop_length']} must not exceed n_fft {config['n_fft']}")
+        check_mel_front_end(config)
         widest = config["en_out_channels"] << config["en_de_layers"]
         if widest > MAX_CHANNELS:
             raise ValueError(f"en_out_channels {config['en_out_channels']} doubled over {config['en_de_layers']} levels is {widest} channels (at most {MAX_CHANNELS})")

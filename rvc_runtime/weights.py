@@ -226,6 +226,11 @@ MEL_FRONT_END_RULES: dict[str, Rule] = {
 }
 
 
+def check_mel_front_end(config: dict[str, Any]) -> None:
+    """ValueError unless the (rule-checked) STFT sizes fit together: window and hop within n_fft."""
+    if config["win_length"] > config["n_fft"] or config["hop_length"] > config["n_fft"]:
+        raise ValueError(f"win_length {config['win_length']} and hop_length {config['hop_length']} must not exceed n_fft {config['n_fft']}")
+
 def check_config(config: dict[str, Any], rules: dict[str, Rule], where: str) -> None:
     """Raise ValueError naming the first field of `config` that breaks its rule (or is missing)."""
     for name, rule in rules.items():

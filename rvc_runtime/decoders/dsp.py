@@ -11,8 +11,9 @@ from functools import lru_cache
 import mlx.core as mx
 import numpy as np
 
-SINE_AMP = 0.1
-VOICED_NOISE_STD = 0.003
+from ..synthesizer import NOISE_STD as VOICED_NOISE_STD
+from ..synthesizer import SINE_AMP  # the NSF source's constants, as the classic decoder's
+
 UNVOICED_NOISE_STD = SINE_AMP / 3
 
 # The resampler RefineGAN calls (torchaudio's sinc interpolation with a Kaiser window, its "best"
