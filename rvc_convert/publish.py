@@ -36,7 +36,8 @@ LEFTOVER_AGE_S = 3600  # without flock (Windows): a staging folder this old is a
 PLAIN_NAME = re.compile(r"[^/\\\0]+")
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file or folder, best effort (not every file system syncs folders; a rename is still atomic)."""
     try:
         handle = os.open(path, os.O_RDONLY)
     except OSError:
@@ -107,7 +108,7 @@ def recover_leftovers(final_dir: Path) -> list[str]:
         shutil.rmtree(folder, ignore_errors=True)
         done.append(f"removed {folder.name} (left by a run that died)")
     if done:
-        _fsync(final_dir)
+        fsync_path(final_dir)
     return done
 
 
@@ -153,7 +154,7 @@ def write_failure(folder: Path, exc: OSError, what: str) -> InputIOError:
 def publish(pairs: list[tuple[Path, Path]], final_dir: Path, folder: Path) -> None:
     """Move staged files (inside `folder`) to their final names in `final_dir` as one unit (module docstring)."""
     for staged, _ in pairs:
-        _fsync(staged)
+        fsync_path(staged)
     previous = folder / PREVIOUS_DIR
     previous.mkdir(exist_ok=True)
     backups: dict[Path, Path] = {}
@@ -169,9 +170,9 @@ def publish(pairs: list[tuple[Path, Path]], final_dir: Path, folder: Path) -> No
         journal = folder / JOURNAL_NAME
         temp = folder / f"{JOURNAL_NAME}.partial"
         temp.write_text(json.dumps({"files": [[staged.name, final.name] for staged, final in pairs]}), encoding="utf-8")
-        _fsync(temp)
+        fsync_path(temp)
         os.replace(temp, journal)
-        _fsync(folder)
+        fsync_path(folder)
     except OSError as exc:
         raise write_failure(final_dir, exc, "the previous files' backup") from None
     done: list[Path] = []
@@ -182,7 +183,7 @@ def publish(pairs: list[tuple[Path, Path]], final_dir: Path, folder: Path) -> No
                 done.append(final)
                 if len(done) == 1:
                     fault_point("published-one")
-            _fsync(final_dir)
+            fsync_path(final_dir)
         except BaseException as exc:
             for final in reversed(done):  # put the previous pair back (or take the new file away)
                 if final in backups:

@@ -33,6 +33,7 @@ from typing import Any, Iterator
 
 from ..errors import InputIOError, RvcConvertError
 from ..reader import read_text_file
+from ..publish import fsync_path
 from ..writer import atomic_output
 from .manifest import MANIFEST_NAME, manifest_file_names, manifest_text, read_manifest
 from .records import Placement
@@ -64,19 +65,6 @@ def folder_lock(out_dir: Path) -> Iterator[None]:
         os.close(handle)
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        handle = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass  # not every file system syncs directories; rename is still atomic
-    finally:
-        os.close(handle)
-
-
 def _fsync_file(path: Path) -> None:
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())
@@ -88,7 +76,7 @@ def _write_durably(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
 
 
 def stop_processes(pids: set[int], how: int) -> None:
@@ -139,7 +127,7 @@ def recover_interrupted_run(out_dir: Path, warnings: list[str]) -> list[str]:
     for stray in (p for p in out_dir.iterdir() if is_temp_file(p.name)):
         stray.unlink(missing_ok=True)
     if removed or journal.exists():
-        _fsync_dir(out_dir)
+        fsync_path(out_dir)
     return removed
 
 
@@ -167,7 +155,7 @@ def _publish(out_dir: Path, placements: list[Placement]) -> None:
             shutil.copyfile(placement.source, temp)
         _fsync_file(temp)
         os.replace(temp, out_dir / placement.name)
-    _fsync_dir(out_dir)
+    fsync_path(out_dir)
 
 
 def commit_bundle(out_dir: Path, manifest: dict[str, Any], placements: list[Placement], previous_names: set[str]) -> tuple[bool, list[str]]:
@@ -188,7 +176,7 @@ def commit_bundle(out_dir: Path, manifest: dict[str, Any], placements: list[Plac
     crash_point("committed")
     removed = _remove_unreferenced(out_dir, candidates, manifest_file_names(manifest))
     journal.unlink()
-    _fsync_dir(out_dir)
+    fsync_path(out_dir)
     return written, removed
 
 

@@ -9,7 +9,6 @@ kernels) identify one of the shipped configurations. Facts: docs/synthesizer_for
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from ....errors import UnsupportedModelError
@@ -18,7 +17,7 @@ from ....safe_pickle import TensorRef
 from ...weights import indices
 from ...weights import weight_shape as shape_of
 from ..config import SynthesizerConfig, stored_config
-from . import Decoder, DecoderReading, register_decoder
+from . import Decoder, DecoderReading, interleaved_rank, register_decoder
 
 # Shipped decoders: (sample rate, upsample_rates, upsample_kernel_sizes, where upstream keeps it).
 # The WebUI's 40k models (v1 and v2) share one config; Applio adds 24k.
@@ -138,8 +137,5 @@ class HiFiGAN(Decoder):
         return _STAGES
 
     def stage_rank(self, name: str) -> tuple[int, ...] | None:
-        for rank, (pattern, _layout) in enumerate(_STAGES):
-            if match := re.fullmatch(pattern, name):
-                # per-stage arrays interleave: ups.0.in, ups.0.out, noise_convs.0.out, ups.1.in, …
-                return (min(_PER_STAGE), int(match.group(1)), rank) if rank in _PER_STAGE else (rank,)
-        return None
+        # per-stage arrays interleave: ups.0.in, ups.0.out, noise_convs.0.out, ups.1.in, …
+        return interleaved_rank(_STAGES, [_PER_STAGE], name)
