@@ -136,8 +136,13 @@ def convert_model(
     dry_run: bool = False,
     progress: Callable[[int, int], None] | None = None,
     hash_source: bool = True,
+    private_folder: bool = False,
 ) -> ConversionResult:
-    """Convert one model file. Raises RvcConvertError subclasses only; writes nothing on failure."""
+    """Convert one model file. Raises RvcConvertError subclasses only; writes nothing on failure.
+
+    `private_folder`: `out_dir` is a staging folder of the caller's, which publishes (or discards)
+    what is written there (rvc_convert.staging): the files go straight in, with no second staging
+    folder and publish inside it."""
     if target not in TARGETS:
         raise UsageError(f"unknown target '{target}': use one of {', '.join(TARGETS)}")
     if dtype is not None and dtype not in OUTPUT_DTYPES:
@@ -205,18 +210,25 @@ def convert_model(
         return array
 
     writer = write_safetensors if target == "ios" else write_npz
-    # Both files are written into a staging folder and published together: a failed write leaves
-    # any previous pair untouched, a crash never leaves weights without their config.
-    with staging_folder(out_dir) as folder:
-        staged_weights, staged_config = folder / weights_path.name, folder / config_path.name
+
+    def write_pair(weights: Path, config: Path) -> None:
         try:
             with np.errstate(over="ignore"):
-                writer(staged_weights, specs, produce, metadata, final_metadata)
+                writer(weights, specs, produce, metadata, final_metadata)
             fault_point("write-config")
-            write_json(staged_config, sidecar_config(info))
+            write_json(config, sidecar_config(info))
         except OSError as exc:
             raise write_failure(out_dir, exc, f"{weights_path.name} / {config_path.name}") from None
-        publish([(staged_weights, weights_path), (staged_config, config_path)], out_dir, folder)
+
+    if private_folder:
+        write_pair(weights_path, config_path)
+    else:
+        # Both files are written into a staging folder and published together: a failed write leaves
+        # any previous pair untouched, a crash never leaves weights without their config.
+        with staging_folder(out_dir) as folder:
+            staged_weights, staged_config = folder / weights_path.name, folder / config_path.name
+            write_pair(staged_weights, staged_config)
+            publish([(staged_weights, weights_path), (staged_config, config_path)], out_dir, folder)
     result.weights_path, result.config_path = weights_path, config_path
     return result
 

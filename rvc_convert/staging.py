@@ -38,8 +38,9 @@ def stage(
     on_validating: Callable[[], None] | None = None,
     check: bool = True,
 ) -> StagedConversion:
-    """Convert `source` into `staging` and validate the files there. Raises RvcConvertError when it cannot convert."""
-    result = convert_model(source, target, staging, dtype, name, progress=progress)
+    """Convert `source` into `staging` (a private folder the caller publishes from or discards) and
+    validate the files there. Raises RvcConvertError when it cannot convert."""
+    result = convert_model(source, target, staging, dtype, name, progress=progress, private_folder=True)
     if not check:
         return StagedConversion(result, None)
     if on_validating:
