@@ -30,18 +30,24 @@ def fuse_weight_norm(g: np.ndarray, v: np.ndarray, axis: int, dtype: type = np.f
     return w
 
 
-def _float_check(weight: np.ndarray) -> tuple[bool, float]:
-    """(every value finite, largest |value|) of a float array, without temporaries of its size:
-    min and max (NaN and ±inf show in them); float16 by its exponent bits (numpy's float16
-    arithmetic is emulated, ~10x slower), where the peak is not needed (nothing to overflow into)."""
-    if weight.size == 0:
-        return True, 0.0
-    if weight.dtype == np.float16:
-        bits = np.ascontiguousarray(weight).view(np.uint16)
-        return not bool(np.any(np.bitwise_and(bits, 0x7C00) == 0x7C00)), 0.0
-    lo, hi = float(np.min(weight)), float(np.max(weight))
-    finite = np.isfinite(lo) and np.isfinite(hi)
-    return finite, max(-lo, hi) if finite else float("inf")
+def float_facts(array: np.ndarray, constant: bool = False) -> tuple[bool, float, bool]:
+    """(every value finite, largest |value|, every value equal) of a float array, without
+    temporaries of its size: min and max (NaN and ±inf show in them); float16 by its bits (numpy's
+    float16 arithmetic is emulated, ~10x slower than integer ops): finite when no exponent is all
+    ones, its peak not measured (0.0: nothing to overflow into), equal when all bits are equal or
+    all values are zeros of either sign. "Every value equal" is only worked out when `constant`
+    (False otherwise)."""
+    if array.size == 0:
+        return True, 0.0, True
+    if array.dtype == np.float16:
+        bits = np.ascontiguousarray(array).view(np.uint16).reshape(-1)
+        finite = not bool(np.any(np.bitwise_and(bits, 0x7C00) == 0x7C00))
+        same = constant and (bool(np.all(bits == bits[0])) or not bool(np.any(np.bitwise_and(bits, 0x7FFF))))
+        return finite, 0.0, same
+    lo, hi = float(np.min(array)), float(np.max(array))
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return False, float("inf"), False
+    return True, max(-lo, hi), constant and lo == hi
 
 
 def produce_target(entry: PlanEntry, arrays: dict[str, np.ndarray | StreamedArray], dtype: np.dtype | None = None) -> tuple[np.ndarray | StreamedArray, float]:
@@ -63,7 +69,7 @@ def produce_target(entry: PlanEntry, arrays: dict[str, np.ndarray | StreamedArra
         source_name = entry.sources["w"]
     peak = 0.0
     if weight.dtype.kind == "f":
-        finite, peak = _float_check(weight)
+        finite, peak, _ = float_facts(weight)
         if not finite:
             bad = int(np.size(weight) - np.count_nonzero(np.isfinite(weight)))
             sources_finite = all(np.all(np.isfinite(np.asarray(arrays[key], dtype=np.float32))) for key in entry.sources.values())

@@ -27,7 +27,7 @@ from .errors import RvcConvertError
 from .families import ModelInfo, family_named
 from .reports import Check, Finding, ValidationReport, layerwise_tolerance
 from .rules import PlanEntry
-from .transform import FP16_MAX
+from .transform import FP16_MAX, float_facts
 
 UNREADABLE_EXIT_CODES = (3, 5)  # unsafe or unreadable: the report's kind says "unreadable"
 
@@ -39,24 +39,6 @@ def _mlx_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def _value_facts(array: np.ndarray) -> tuple[bool, float, bool]:
-    """(every value finite, largest |value|, every value equal) of a float array. float16 by its
-    bits (numpy's float16 arithmetic is emulated, ~10x slower than integer ops): finite when no
-    exponent is all ones, never beyond the float16 range, constant when all bits are equal or all
-    values are zeros of either sign."""
-    if array.size == 0:
-        return True, 0.0, True
-    if array.dtype == np.float16:
-        bits = np.ascontiguousarray(array).view(np.uint16).reshape(-1)
-        finite = not bool(np.any(np.bitwise_and(bits, 0x7C00) == 0x7C00))
-        same = bool(np.all(bits == bits[0])) or not bool(np.any(np.bitwise_and(bits, 0x7FFF)))
-        return finite, 0.0, same
-    if not np.all(np.isfinite(array)):
-        return False, float("inf"), False
-    lo, hi = float(np.min(array)), float(np.max(array))
-    return True, max(-lo, hi), lo == hi
 
 
 def structural_checks(converted: Path, report: ValidationReport) -> tuple[ModelInfo, str]:
@@ -76,7 +58,7 @@ def structural_checks(converted: Path, report: ValidationReport) -> tuple[ModelI
         array = tensor.array
         if array.dtype.kind != "f":
             continue
-        finite, peak, same = _value_facts(array)
+        finite, peak, same = float_facts(array, constant=True)
         release_pages(array)
         if not finite:
             bad.append(key)

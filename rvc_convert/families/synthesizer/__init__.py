@@ -12,19 +12,15 @@ from typing import Any
 
 from ...errors import UnsupportedModelError
 from ...reader import LoadedFile
-from ..base import BundleRole, Family, ModelInfo, Recognised, frame_rate_hz, register_family
+from ..base import BundleRole, Family, ModelInfo, Recognised, frame_rate_hz, pitch_families, register_family
 from . import checks, detect
 from ...safe_pickle import quote
 from .config import PHONE_DIMS, SynthesizerConfig, check_config_list
 from .decoders import DEFAULT_DECODER, decoder_named
 from .tensors import expected_tensors
 
-# Bundle roles whose model gives the f0 pitch-guided voices need (RVC's f0 methods).
-PITCH_ROLES = ("rmvpe", "crepe", "fcpe")
-
-
 INDEX_FAMILY = "retrieval"  # the family a voice's `index:` converts through
-PHONE_WIDTHS = {256: "v1", 768: "v2"}
+PHONE_WIDTHS = {width: version for version, width in PHONE_DIMS.items()}
 
 
 def _rvc_version(width: int) -> str:
@@ -140,8 +136,9 @@ class SynthesizerFamily(Family):
         features = next((e for e in entries if e["role"] == "hubert"), None)
         if own and "hubert" not in roles:
             warnings.append("the bundle has no hubert: every voice needs HuBERT/ContentVec features")
-        if any(v["contract"]["f0"] for v in own) and not roles & set(PITCH_ROLES):
-            warnings.append(f"pitch-guided (f0) voices and no pitch estimator ({', '.join(PITCH_ROLES)}) in the bundle: the app needs one")
+        pitch_roles = [f.bundle_role.name for f in pitch_families() if f.bundle_role is not None]  # the f0 pitch-guided voices need
+        if any(v["contract"]["f0"] for v in own) and not roles & set(pitch_roles):
+            warnings.append(f"pitch-guided (f0) voices and no pitch estimator ({', '.join(pitch_roles)}) in the bundle: the app needs one")
         if features:
             outputs = features["contract"]["outputs"]
             for voice in own:
