@@ -30,14 +30,7 @@ INDEX_FILE = "pipeline/index/v1-40k-f0-tiny/added_IVF19_Flat_nprobe_1_v1-40k-f0-
 
 
 def convert(source: Path, out_dir: Path) -> Path:
-    """A golden source model converted by rvc-convert (float32 weights file)."""
-    from rvc_convert.convert import convert_model
-
-    return Path(convert_model(source, "mlx", out_dir, dtype="fp32").weights_path)
-
-
-def convert_index(source: Path, out_dir: Path) -> Path:
-    """A FAISS .index converted by rvc-convert (float32 vectors)."""
+    """A golden source model (or FAISS .index) converted by rvc-convert (float32 weights file)."""
     from rvc_convert.convert import convert_model
 
     return Path(convert_model(source, "mlx", out_dir, dtype="fp32").weights_path)

@@ -47,7 +47,6 @@ from pipeline_helpers import (
     case_parameters,
     cents,
     convert,
-    convert_index,
     figures,
     load_case,
     neighbour_ties,
@@ -98,7 +97,7 @@ def models(tmp_path_factory):
         "voice": Synthesizer.from_file(convert(golden_path(VOICE), out)),
         "hubert": HuBERT.from_file(convert(golden_path(HUBERT), out)),
         "rmvpe": RMVPEModel.from_file(convert(golden_path(RMVPE), out)),
-        "index": RetrievalIndex.from_file(convert_index(golden_path(INDEX_FILE), out)),
+        "index": RetrievalIndex.from_file(convert(golden_path(INDEX_FILE), out)),
     }
 
 

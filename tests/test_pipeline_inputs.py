@@ -17,7 +17,7 @@ import soundfile as sf
 import soxr
 from golden import golden_path
 from mlx.utils import tree_flatten
-from pipeline_helpers import HUBERT, INDEX_FILE, RMVPE, VOICE, convert, convert_index
+from pipeline_helpers import HUBERT, INDEX_FILE, RMVPE, VOICE, convert
 
 from rvc_runtime import Synthesizer
 from rvc_runtime.audio import AudioFileError, load_audio_16k, read_audio, to_mono, write_audio
@@ -42,7 +42,7 @@ def models(tmp_path_factory):
         "hubert-768": hubert_768(hubert),
         "hubert-no-proj": hubert_without_final_proj(hubert),
         "rmvpe": RMVPEPitch(RMVPEModel.from_file(convert(golden_path(RMVPE), out))),
-        "index-256": RetrievalIndex.from_file(convert_index(golden_path(INDEX_FILE), out)),
+        "index-256": RetrievalIndex.from_file(convert(golden_path(INDEX_FILE), out)),
     }
 
 

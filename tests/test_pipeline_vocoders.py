@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from golden import golden_path
-from pipeline_helpers import RMVPE, convert, convert_index
+from pipeline_helpers import RMVPE, convert
 
 import make_aux
 from rvc_runtime import Synthesizer
@@ -60,7 +60,7 @@ def parts(tmp_path_factory):
         "rmvpe_source": golden_path(RMVPE),
         "rmvpe": RMVPEPitch(RMVPEModel.from_file(convert(golden_path(RMVPE), out))),
         "index_source": index_source,
-        "index": RetrievalIndex.from_file(convert_index(index_source, out)),
+        "index": RetrievalIndex.from_file(convert(index_source, out)),
         "speech": speech,
         "voices": {name: Synthesizer.from_file(convert(golden_path(source), out)) for name, (source, _) in VOICES.items()},
     }

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 from golden import golden_path
-from make_vocoder_variants import legacy_refinegan_export, with_vocoder_field
+from make_vocoder_variants import REFINEGAN_32K_CONFIG, legacy_refinegan_export, with_vocoder_field
 from outputs import load_output, output_metadata
 
 from rvc_convert.convert import convert_model
@@ -292,7 +292,7 @@ def golden_root() -> Path:
     return golden_path(MODELS["v2-40k-mrf-tiny"][0]).parent.parent.parent
 
 
-REFINEGAN_CONFIG = json.loads(json.dumps([513, 32, 16, 24, 48, 2, 2, 3, 0, "1", [3, 7, 11], [[1, 3, 5]] * 3, [10, 8, 2, 2], 512, [20, 16, 4, 4], 3, 256, 32000]))
+REFINEGAN_CONFIG = REFINEGAN_32K_CONFIG  # the golden RefineGAN voice's config list
 
 
 def _refinegan_shapes() -> dict[str, tuple[int, ...]]:

@@ -11,7 +11,6 @@ Mistakes cost 1e-2 relative or more (see the damage tests below).
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import rvc_runtime  # noqa: I001  (first: gives MLX its BLAS before mlx.core loads)
@@ -20,10 +19,12 @@ import numpy as np
 import pytest
 from golden import golden_path
 from make_vocoder_variants import damage_converted
+from test_runtime_synth import rel_rms
 
 from rvc_convert.convert import convert_model
 from rvc_runtime import Synthesizer, kernels
 from rvc_runtime.decoders import dsp
+from rvc_runtime.figures import snr_db
 from rvc_runtime.synthesizer import draw_noise
 
 MODELS = {
@@ -46,7 +47,6 @@ CHANNELS_LAST = {
 HARMONICS_KEPT = [0, 1, 8]  # the .sine reference keeps harmonics 1, 2 and 9 (meta.channel_sliced_keys)
 AUDIO_MIN_SNR_DB = 80.0  # the aim; the float64 floor of these models allows 82-90 dB
 PARITY_MIN_SNR_DB = 60.0  # what `validate -r` requires of every stage: the line the damage tests cross
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))  # torch_vocoders, the independent reference
 
 
 def floor(model: str) -> dict[str, dict[str, float]]:
@@ -93,16 +93,6 @@ def stage_pairs(trace: dict, ref: dict) -> list[tuple[str, np.ndarray, np.ndarra
             ours = ours.transpose(0, 2, 1)
         pairs.append((name, ours, ref[name]))
     return pairs
-
-
-def rel_rms(ours: np.ndarray, ref: np.ndarray) -> float:
-    diff = ours.astype(np.float64) - ref
-    return float(np.sqrt(np.mean(diff**2)) / max(np.sqrt(np.mean(ref.astype(np.float64) ** 2)), 1e-30))
-
-
-def snr_db(ours: np.ndarray, ref: np.ndarray) -> float:
-    noise = float(np.sum((ours.astype(np.float64) - ref) ** 2))
-    return float("inf") if noise == 0 else float(10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / noise))
 
 
 def first_broken_stage(pairs) -> str | None:

@@ -8,17 +8,17 @@ and at least 80 dB SNR, as for the runtime.
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from golden import golden_path
+from outputs import torch_single_thread
+
+from rvc_runtime.figures import snr_db
 
 torch = pytest.importorskip("torch")
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from torch_vocoders import TorchApplioSynthesizer  # noqa: E402
+from torch_vocoders import TorchApplioSynthesizer  # noqa: E402  (benchmarks/, on the path by conftest)
 
 CASES = {
     "v2-40k-mrf-tiny": ("v2-40k-mrf-tiny", "vocoders/manifest-mrf.json"),
@@ -30,10 +30,8 @@ CASES = {
 
 @pytest.fixture(autouse=True, scope="module")
 def one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_single_thread():
+        yield
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -48,7 +46,7 @@ def test_torch_reference_reproduces_applio_audio(case):
     expected = ref["audio"]
     assert audio.shape == expected.shape
     diff = audio.astype(np.float64) - expected
-    snr = 10 * np.log10(np.sum(expected.astype(np.float64) ** 2) / np.sum(diff**2))
+    snr = snr_db(audio, expected)
     floor = json.loads(golden_path(manifest).read_text())["variants"][model_name]["float64_floor"]["audio"]["max_abs"]
     print(f"torch reference {case}: audio SNR {snr:.1f} dB, max abs {np.max(np.abs(diff)):.2e}")
     assert snr >= 80.0
