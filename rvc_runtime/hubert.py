@@ -76,25 +76,29 @@ def gelu_numpy(x: mx.array) -> mx.array:
     flat = np.asarray(x).reshape(-1)
     out = np.empty_like(flat)
     for i in range(0, flat.size, _GELU_CHUNK):
-        xi, o = flat[i : i + _GELU_CHUNK], out[i : i + _GELU_CHUNK]
-        z = np.abs(xi)
-        z *= np.float32(0.70710678)
-        t = z * _GELU_P
-        t += np.float32(1)
-        np.reciprocal(t, out=t)
-        q = t * _GELU_Q[0]
-        for c in _GELU_Q[1:]:
-            q += c
-            q *= t
-        z *= z
-        np.negative(z, out=z)
-        np.exp(z, out=z)
-        q *= z
-        q *= np.float32(0.5)  # q = erfc(|z|) / 2 = Phi(-|x|)
-        np.subtract(np.float32(1), q, out=o)
-        np.copyto(o, q, where=xi < 0)
-        o *= xi
+        _gelu_chunk(flat[i : i + _GELU_CHUNK], out[i : i + _GELU_CHUNK])
     return mx.array(out.reshape(x.shape))
+
+
+def _gelu_chunk(xi: np.ndarray, o: np.ndarray) -> None:
+    """o = GELU(xi) for one cache-sized float32 chunk (o must not alias xi)."""
+    z = np.abs(xi)
+    z *= np.float32(0.70710678)
+    t = z * _GELU_P
+    t += np.float32(1)
+    np.reciprocal(t, out=t)
+    q = t * _GELU_Q[0]
+    for c in _GELU_Q[1:]:
+        q += c
+        q *= t
+    z *= z
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    q *= z
+    q *= np.float32(0.5)  # q = erfc(|z|) / 2 = Phi(-|x|)
+    np.subtract(np.float32(1), q, out=o)
+    np.copyto(o, q, where=xi < 0)
+    o *= xi
 
 
 # --- modules ----------------------------------------------------------------------------------
@@ -168,18 +172,19 @@ def group_norm_gelu_numpy(x: mx.array, weight: mx.array, bias: mx.array, eps: fl
     """ChannelTimeNorm then GELU on a float32 (B, T, C) array in numpy: statistics per channel over
     time accumulated in float64, then normalise, scale and GELU in cache-sized chunks. MLX's CPU
     element-wise ops allocate and walk the 16M-value conv-0 output once per op."""
-    values = np.array(x, dtype=np.float32)
+    values = np.asarray(x, dtype=np.float32)  # read only: the normalised chunks are new arrays
     mean = values.mean(axis=1, keepdims=True, dtype=np.float64)
     variance = np.square(values - mean.astype(np.float32), dtype=np.float32).mean(axis=1, keepdims=True, dtype=np.float64)
     scale = (np.asarray(weight, np.float64) / np.sqrt(variance + eps)).astype(np.float32)  # (B, 1, C)
     shift = (np.asarray(bias, np.float64) - mean * scale).astype(np.float32)
+    out = np.empty(values.shape, np.float32)
     rows = max(1, _GELU_CHUNK // values.shape[2])
     for b in range(values.shape[0]):
         for start in range(0, values.shape[1], rows):
-            chunk = values[b, start : start + rows]
-            chunk *= scale[b]
+            chunk = values[b, start : start + rows] * scale[b]
             chunk += shift[b]
-    return gelu_numpy(mx.array(values))
+            _gelu_chunk(chunk, out[b, start : start + rows])
+    return mx.array(out)
 
 
 class FeatureConvLayer(nn.Module):
