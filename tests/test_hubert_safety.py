@@ -15,15 +15,17 @@ from rvc_convert.reader import read_model_file
 DICTIONARY_GLOBAL = b"cfairseq.data.dictionary\nDictionary\n"
 
 
-def with_extra_global(source: Path, destination: Path, marker: Path) -> Path:
-    """Copy the fairseq checkpoint, inserting `posix.system("touch marker")` (then POP) into its pickle."""
-    payload = b"cposix\nsystem\n(X" + len(f"touch {marker}").to_bytes(4, "little") + f"touch {marker}".encode() + b"tR0"
+def with_extra_global(source: Path, destination: Path, marker: Path, before: bytes = DICTIONARY_GLOBAL) -> Path:
+    """Copy a torch zip checkpoint, inserting `posix.system("touch marker")` (then POP) into its
+    pickle just before the global `before` (default: the fairseq Dictionary of a HuBERT checkpoint)."""
+    command = f"touch {marker}".encode()
+    payload = b"cposix\nsystem\n(X" + len(command).to_bytes(4, "little") + command + b"tR0"
     with zipfile.ZipFile(source) as original, zipfile.ZipFile(destination, "w") as copy:
         for info in original.infolist():
             data = original.read(info)
             if info.filename.endswith("/data.pkl"):
-                assert DICTIONARY_GLOBAL in data
-                data = data.replace(DICTIONARY_GLOBAL, payload + DICTIONARY_GLOBAL, 1)
+                assert before in data
+                data = data.replace(before, payload + before, 1)
             copy.writestr(info, data)
     return destination
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import rvc_runtime  # noqa: F401  (before mlx: gives MLX its BLAS)
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from mlx.utils import tree_flatten
 from outputs import load_output, output_metadata
 from pitch_convert import convert_pitch_file
 from pitch_reference import reference_checkpoint
+from test_hubert_safety import with_extra_global
 
 from rvc_convert.convert import read_source
 from rvc_convert.detect import detect
@@ -59,25 +59,10 @@ def test_checkpoint_reads_through_the_allowlist_and_equals_torch_load(name):
         assert ref.array.dtype == expected[key].dtype and np.array_equal(ref.array, expected[key]), key
 
 
-def with_extra_global(source: Path, destination: Path, marker: Path) -> Path:
-    """Copy a torch zip checkpoint, inserting `posix.system("touch marker")` (then POP) before its first global."""
-    first_global = b"ccollections\nOrderedDict\n"
-    command = f"touch {marker}".encode()
-    payload = b"cposix\nsystem\n(X" + len(command).to_bytes(4, "little") + command + b"tR0"
-    with zipfile.ZipFile(source) as original, zipfile.ZipFile(destination, "w") as copy:
-        for info in original.infolist():
-            data = original.read(info)
-            if info.filename.endswith("/data.pkl"):
-                assert first_global in data
-                data = data.replace(first_global, payload + first_global, 1)
-            copy.writestr(info, data)
-    return destination
-
-
 @pytest.mark.parametrize("name", ["crepe-tiny", "fcpe"])
 def test_one_extra_global_is_refused_and_never_runs(name, tmp_path):
     marker = tmp_path / "marker"
-    hostile = with_extra_global(reference_checkpoint(name), tmp_path / "model.pt", marker)
+    hostile = with_extra_global(reference_checkpoint(name), tmp_path / "model.pt", marker, before=b"ccollections\nOrderedDict\n")
     with pytest.raises(UnsafeInputError, match="posix.system"):
         read_model_file(hostile)
     assert not marker.exists()
