@@ -97,9 +97,12 @@ def listed(item: Callable[[Any, str], Any], low: int = 1, high: int = MAX_STAGES
     return check
 
 
-def check_config(config: Any, specs: Mapping[str, Spec], where: str, what: str = "config") -> None:
+def check_config(
+    config: Any, specs: Mapping[str, Spec], where: str, what: str = "config", relations: Callable[[dict[str, Any]], str | None] | None = None
+) -> None:
     """Refuse (UnsupportedModelError, exit 2) a config that is not a dict of fields within their
-    specs. Fields the specs do not name are left alone (they size nothing)."""
+    specs, or (once every field passed) whose fields break a relation between them: `relations`
+    says which, or None. Fields the specs do not name are left alone (they size nothing)."""
     if not isinstance(config, dict):
         raise UnsupportedModelError(f"{where}: its {what} is {quote(config, 80)}, not a set of named fields: a damaged or forged file")
     for name, spec in specs.items():
@@ -108,6 +111,9 @@ def check_config(config: Any, specs: Mapping[str, Spec], where: str, what: str =
                 raise UnsupportedModelError(f"{where}: its {what} has no {name}: a damaged or forged file")
             continue
         check_field(config[name], name, spec.check, where, what)
+    problem = relations(config) if relations is not None else None
+    if problem:
+        raise UnsupportedModelError(f"{where}: {what}: {problem}; no real model has that (a damaged or forged file)")
 
 
 def check_field(value: Any, name: str, check: Callable[[Any, str], Any], where: str, what: str = "config") -> Any:

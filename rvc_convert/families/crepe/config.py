@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from ...errors import UnsupportedModelError
 from ..limits import MAX_CHANNELS, MAX_HOP, MAX_KERNEL, MAX_RATE, SAMPLE_RATES, Spec, check_config, listed, one_of, real, whole
 from ..weights import batch_norm, require, shape
 
@@ -103,9 +102,13 @@ CONFIG_SPECS: dict[str, Spec] = {
 
 def check_crepe_config(config: Any, where: str, what: str = "config") -> None:
     """Refuse a CREPE config no real model has before it sizes a tensor table or the runtime."""
-    check_config(config, CONFIG_SPECS, where, what)
+    check_config(config, CONFIG_SPECS, where, what, _relation_problem)
+
+
+def _relation_problem(config: dict[str, Any]) -> str | None:
     if config["classifier_in"] != config["channels"][-1] * crepe_time_steps(config):
-        raise UnsupportedModelError(f"{where}: {what}: classifier_in {config['classifier_in']} is not what its layers give; no real model has that (a damaged or forged file)")
+        return f"classifier_in {config['classifier_in']} is not what its layers give"
+    return None
 
 
 def crepe_expected_tensors(config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:

@@ -144,12 +144,14 @@ CONFIG_SPECS: dict[str, Spec] = {
 
 def check_fcpe_config(config: Any, where: str, what: str = "config") -> None:
     """Refuse an FCPE config no real model has before it sizes a tensor table or the runtime."""
-    check_config(config, CONFIG_SPECS, where, what)
+    check_config(config, CONFIG_SPECS, where, what, _relation_problem)
+
+
+def _relation_problem(config: dict[str, Any]) -> str | None:
     problem = mel_front_end_problem(config)
     if problem is None and not config["f0_min"] < config["f0_max"]:
         problem = f"f0_min {config['f0_min']:g} Hz is not below f0_max {config['f0_max']:g} Hz"
-    if problem:
-        raise UnsupportedModelError(f"{where}: {what}: {problem}; no real model has that (a damaged or forged file)")
+    return problem
 
 
 def fcpe_expected_tensors(config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:

@@ -86,16 +86,17 @@ WEIGHT_FACTS = ("hidden_size", "num_layers", "ffn_dim", "pos_conv_kernel", "pos_
 def check_hubert_config(config: Any, where: str, what: str = "config") -> None:
     """Refuse a HuBERT config no real model has (types, bounds, the divisibility the attention and
     the grouped positional conv need) before it sizes a tensor table or the runtime."""
-    check_config(config, CONFIG_SPECS, where, what)
-    problem = None
+    check_config(config, CONFIG_SPECS, where, what, _relation_problem)
+
+
+def _relation_problem(config: dict[str, Any]) -> str | None:
     if config["hidden_size"] % config["num_heads"]:
-        problem = f"hidden_size {config['hidden_size']} is not divisible by num_heads {config['num_heads']}"
-    elif config["hidden_size"] % config["pos_conv_groups"]:
-        problem = f"hidden_size {config['hidden_size']} is not divisible by pos_conv_groups {config['pos_conv_groups']}"
-    elif config["v1_output_layer"] > config["num_layers"]:
-        problem = f"v1_output_layer {config['v1_output_layer']} is beyond num_layers {config['num_layers']}"
-    if problem:
-        raise UnsupportedModelError(f"{where}: {what}: {problem}; no real model has that (a damaged or forged file)")
+        return f"hidden_size {config['hidden_size']} is not divisible by num_heads {config['num_heads']}"
+    if config["hidden_size"] % config["pos_conv_groups"]:
+        return f"hidden_size {config['hidden_size']} is not divisible by pos_conv_groups {config['pos_conv_groups']}"
+    if config["v1_output_layer"] > config["num_layers"]:
+        return f"v1_output_layer {config['v1_output_layer']} is beyond num_layers {config['num_layers']}"
+    return None
 
 
 def hubert_layout(names: Iterable[str]) -> str | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from ...errors import UnsupportedModelError
 from ..limits import MAX_CHANNELS, MAX_LAYERS, Spec, check_config, listed, one_of, real, whole
 from ..pitch_common import MEL_FRONT_END_SPECS, mel_front_end_problem
 from ..weights import batch_norm, indices, require, shape
@@ -74,17 +73,16 @@ CONFIG_SPECS: dict[str, Spec] = {
 def check_rmvpe_config(config: Any, where: str, what: str = "config") -> None:
     """Refuse an RMVPE config no real model has (types, bounds, and the relations the U-Net and the
     mel front end need) before it sizes a tensor table or the runtime."""
-    check_config(config, CONFIG_SPECS, where, what)
-    problem = None
+    check_config(config, CONFIG_SPECS, where, what, _relation_problem)
+
+
+def _relation_problem(config: dict[str, Any]) -> str | None:
     widest = config["en_out_channels"] << (config["en_de_layers"])
     if widest > MAX_CHANNELS:
-        problem = f"en_out_channels {config['en_out_channels']} doubled over {config['en_de_layers']} levels is {widest} channels (limit {MAX_CHANNELS})"
-    elif config["mel_pad_multiple"] != 2 ** config["en_de_layers"]:
-        problem = f"mel_pad_multiple {config['mel_pad_multiple']} is not 2 ** en_de_layers ({2 ** config['en_de_layers']})"
-    else:
-        problem = mel_front_end_problem(config)
-    if problem:
-        raise UnsupportedModelError(f"{where}: {what}: {problem}; no real model has that (a damaged or forged file)")
+        return f"en_out_channels {config['en_out_channels']} doubled over {config['en_de_layers']} levels is {widest} channels (limit {MAX_CHANNELS})"
+    if config["mel_pad_multiple"] != 2 ** config["en_de_layers"]:
+        return f"mel_pad_multiple {config['mel_pad_multiple']} is not 2 ** en_de_layers ({2 ** config['en_de_layers']})"
+    return mel_front_end_problem(config)
 
 
 def is_rmvpe(names: Iterable[str]) -> bool:

@@ -103,25 +103,25 @@ def check_config_list(values: Any, where: str, what: str = "config list") -> lis
     if not isinstance(values, list) or len(values) != CONFIG_FIELDS:
         length = f"{len(values)} entries" if isinstance(values, list) else f"a {type(values).__name__}"
         raise UnsupportedModelError(f"{where}: the {what} is {length}, RVC synthesizers have 18: a damaged or foreign export")
-    named = dict(zip(SynthesizerConfig.FIELDS, values))
-    check_config(named, CONFIG_SPECS, where, what)
-    rates, kernels = named["upsample_rates"], named["upsample_kernel_sizes"]
-    problem = None
-    if len(rates) != len(kernels):
-        problem = f"{len(rates)} upsample_rates for {len(kernels)} upsample_kernel_sizes"
-    elif any(rate > kernel for rate, kernel in zip(rates, kernels)):
-        problem = f"upsample_rates {rates} exceed their upsample_kernel_sizes {kernels}"
-    elif math.prod(rates) > MAX_HOP:
-        problem = f"upsample_rates {rates} make a hop of {math.prod(rates)} samples (limit {MAX_HOP})"
-    elif len(named["resblock_dilation_sizes"]) != len(named["resblock_kernel_sizes"]):
-        problem = f"{len(named['resblock_dilation_sizes'])} resblock_dilation_sizes for {len(named['resblock_kernel_sizes'])} resblock_kernel_sizes"
-    elif named["hidden_channels"] % named["n_heads"]:
-        problem = f"hidden_channels {named['hidden_channels']} is not divisible by n_heads {named['n_heads']}"
-    elif named["upsample_initial_channel"] >> len(rates) == 0:
-        problem = f"upsample_initial_channel {named['upsample_initial_channel']} cannot halve {len(rates)} times"
-    if problem:
-        raise UnsupportedModelError(f"{where}: {what}: {problem}; no real model has that (a damaged or forged file)")
+    check_config(dict(zip(SynthesizerConfig.FIELDS, values)), CONFIG_SPECS, where, what, _relation_problem)
     return values
+
+
+def _relation_problem(named: dict[str, Any]) -> str | None:
+    rates, kernels = named["upsample_rates"], named["upsample_kernel_sizes"]
+    if len(rates) != len(kernels):
+        return f"{len(rates)} upsample_rates for {len(kernels)} upsample_kernel_sizes"
+    if any(rate > kernel for rate, kernel in zip(rates, kernels)):
+        return f"upsample_rates {rates} exceed their upsample_kernel_sizes {kernels}"
+    if math.prod(rates) > MAX_HOP:
+        return f"upsample_rates {rates} make a hop of {math.prod(rates)} samples (limit {MAX_HOP})"
+    if len(named["resblock_dilation_sizes"]) != len(named["resblock_kernel_sizes"]):
+        return f"{len(named['resblock_dilation_sizes'])} resblock_dilation_sizes for {len(named['resblock_kernel_sizes'])} resblock_kernel_sizes"
+    if named["hidden_channels"] % named["n_heads"]:
+        return f"hidden_channels {named['hidden_channels']} is not divisible by n_heads {named['n_heads']}"
+    if named["upsample_initial_channel"] >> len(rates) == 0:
+        return f"upsample_initial_channel {named['upsample_initial_channel']} cannot halve {len(rates)} times"
+    return None
 
 
 def stored_config(fields: dict[str, Any], where: str = "this synthesizer") -> SynthesizerConfig | None:
