@@ -1,9 +1,11 @@
-"""Test helpers shared by the conversion tests: read what the converter wrote, run torch quietly."""
+"""Test helpers shared by the conversion tests: read what the converter wrote, run torch quietly,
+run the tool in a child process."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Iterator
@@ -41,3 +43,12 @@ def torch_single_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a child Python that imports the same rvc_convert as the tests,
+    whatever its working directory (the package root first on PYTHONPATH), plus `extra`."""
+    import rvc_convert
+
+    package_root = str(Path(rvc_convert.__file__).resolve().parent.parent)
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p), **extra)

@@ -6,14 +6,13 @@ commits changed output bytes (a stale reuse)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from outputs import subprocess_env
 
-import rvc_convert
 from golden import golden_path
 from rvc_convert import OUTPUT_FORMAT_REVISION
 
@@ -21,8 +20,7 @@ VOICE = "synth/models/v2-48k-f0-tiny.pth"
 
 
 def bundle(args: list[str], cwd: Path) -> dict:
-    package_root = str(Path(rvc_convert.__file__).resolve().parent.parent)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
+    env = subprocess_env()
     proc = subprocess.run([sys.executable, "-m", "rvc_convert", "bundle", *args, "--json"], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-import rvc_convert
 from golden import golden_path
+from outputs import subprocess_env
 
 MODELS = ("synth/models/v2-48k-f0-tiny.pth", "synth/models/v1-40k-f0-tiny.pth", "synth/models/v2-32k-nof0-tiny.pth")
 WORKER_EXIT_S = 30  # a liveness bound, far above the ~0.5 s a worker needs to notice
@@ -49,10 +49,8 @@ def alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
 def test_workers_exit_when_the_bundle_run_dies(how, tmp_path):
-    package_root = str(Path(rvc_convert.__file__).resolve().parent.parent)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RVC_CONVERT_TEST_")}
-    env |= {"PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p),
-            "RVC_CONVERT_TEST_PAUSE_AT": f"write-config:{tmp_path / 'never'}"}
+    env = {k: v for k, v in subprocess_env().items() if not k.startswith("RVC_CONVERT_TEST_")}
+    env["RVC_CONVERT_TEST_PAUSE_AT"] = f"write-config:{tmp_path / 'never'}"
     # eight voices: without the hook too, the run is still converting when it is killed
     sources = []
     for index in range(8):

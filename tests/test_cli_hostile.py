@@ -7,15 +7,14 @@ OUT empty (or never created), and no payload ran.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from outputs import subprocess_env
 
 import hostile
-import rvc_convert
 from golden import find_golden, golden_path
 
 _SOURCE = find_golden(hostile.DEFAULT_SOURCE_REL)
@@ -36,9 +35,7 @@ CLI_TIMEOUT_S = 20
 
 
 def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    package_root = str(Path(rvc_convert.__file__).resolve().parent.parent)
-    pythonpath = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-    env = dict(os.environ, PYTHONPATH=pythonpath)
+    env = subprocess_env()
     return subprocess.run([sys.executable, "-m", "rvc_convert.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=CLI_TIMEOUT_S)
 
 

@@ -11,16 +11,15 @@ their peak RSS growth must stay under 1 GiB.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from outputs import subprocess_env
 
 import hostile
-import rvc_convert
 from golden import find_golden, golden_path
 from rvc_convert.errors import RvcConvertError
 from rvc_convert.reader import iter_tensors, read_model_file
@@ -137,9 +136,7 @@ print(json.dumps(result))
 
 def _run_isolated(path: Path) -> dict:
     # the subprocess imports the same rvc_convert as this process, whatever the working directory
-    package_root = str(Path(rvc_convert.__file__).resolve().parent.parent)
-    pythonpath = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-    env = dict(os.environ, PYTHONPATH=pythonpath, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    env = subprocess_env(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     try:
         proc = subprocess.run(
             [sys.executable, "-c", _ISOLATED_RUNNER, str(path), str(ADDRESS_SPACE_HEADROOM)],

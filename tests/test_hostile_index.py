@@ -11,15 +11,13 @@ grow by more than 64 MiB over the whole corpus, and no output (not even a tempor
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from outputs import subprocess_env
 
 import hostile_index
-import rvc_convert
 
 CASES = hostile_index.cases()
 ADDRESS_SPACE_HEADROOM = 1 << 30
@@ -58,8 +56,7 @@ def outcomes(tmp_path_factory):
     outroot = tmp_path_factory.mktemp("hostile-index-out")
     hostile_index.build_corpus(corpus)
     before = sorted(p.name for p in corpus.iterdir())
-    package_root = str(Path(rvc_convert.__file__).resolve().parent.parent)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    env = subprocess_env(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-c", _RUNNER, str(corpus), str(outroot), str(ADDRESS_SPACE_HEADROOM)],
                           capture_output=True, text=True, timeout=TIMEOUT_S, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]

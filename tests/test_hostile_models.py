@@ -11,7 +11,6 @@ escape from a name, and not one byte of a file outside the input.
 from __future__ import annotations
 
 import json
-import os
 import re
 import resource
 import subprocess
@@ -19,9 +18,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from outputs import subprocess_env
 
 import hostile_models
-import rvc_convert
 from golden import golden_path
 
 TIMEOUT_S = 120
@@ -30,9 +29,7 @@ CASES = hostile_models.model_cases()
 
 
 def _env() -> dict[str, str]:
-    package_root = str(Path(rvc_convert.__file__).resolve().parent.parent)
-    pythonpath = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-    return dict(os.environ, PYTHONPATH=pythonpath, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    return subprocess_env(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
 
 
 def _cap_memory() -> None:

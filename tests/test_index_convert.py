@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import zipfile
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from outputs import subprocess_env
 from safetensors import safe_open
 from safetensors.numpy import load_file
 
@@ -24,7 +24,6 @@ from golden import golden_path
 from index_cases import BY_NAME, GOLDEN_INDEX, GOLDEN_REF, build_case
 
 import hostile_index
-import rvc_convert
 from rvc_convert import __version__
 from rvc_convert.cli import main
 from rvc_convert.convert import convert_model, describe_plan
@@ -170,7 +169,7 @@ def test_conversion_streams_the_vectors(tmp_path):
     lists = [(rng.standard_normal((per_list, d)).astype(np.float32), ids[j * per_list : (j + 1) * per_list]) for j in range(nlist)]
     big = tmp_path / "big.index"
     big.write_bytes(hostile_index.ivf_flat_file(centroids, lists))
-    env = dict(os.environ, PYTHONPATH=str(Path(rvc_convert.__file__).resolve().parent.parent))
+    env = subprocess_env()
     out = subprocess.run([sys.executable, "-c", _MEASURE, str(big), str(tmp_path / "out"), str(golden_path(GOLDEN_INDEX))],
                          capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-2000:]

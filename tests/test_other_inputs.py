@@ -4,11 +4,9 @@ member), or make the tool follow a link out of a model folder."""
 
 from __future__ import annotations
 
-import bz2
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,16 +16,15 @@ from pathlib import Path
 import numpy as np
 
 import hostile
-import rvc_convert
 from golden import golden_path
+from outputs import subprocess_env
 
 VOICE = "synth/models/v2-48k-f0-tiny.pth"
 TIMEOUT_S = 120
 
 
 def cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    package_root = str(Path(rvc_convert.__file__).resolve().parent.parent)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
+    env = subprocess_env()
     return subprocess.run([sys.executable, "-m", "rvc_convert", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=TIMEOUT_S)
 
 

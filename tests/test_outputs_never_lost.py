@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -22,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-import rvc_convert
 from golden import golden_path
+from outputs import subprocess_env
 
 SYNTH = "synth/models/v2-48k-f0-tiny.pth"
 OTHER = "synth/models/v1-40k-f0-tiny.pth"
@@ -32,10 +31,8 @@ TIMEOUT_S = 120
 
 
 def _env(**hooks: str) -> dict[str, str]:
-    package_root = str(Path(rvc_convert.__file__).resolve().parent.parent)
-    pythonpath = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RVC_CONVERT_TEST_")}
-    return env | {"PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1"} | hooks
+    env = {k: v for k, v in subprocess_env(OMP_NUM_THREADS="1").items() if not k.startswith("RVC_CONVERT_TEST_")}
+    return env | hooks
 
 
 def cli(args: list[str], cwd: Path, **hooks: str) -> subprocess.CompletedProcess:
