@@ -18,7 +18,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 
 from .convert import ConversionResult, build_plan, convert_model, read_source
 from .detect import detect
