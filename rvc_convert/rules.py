@@ -173,7 +173,11 @@ def _load_yaml(path: Path, raw: bytes | None = None) -> Any:
 
 def load_layer_kinds(mappings_dir: Path = MAPPINGS_DIR) -> tuple[dict[str, LayerKind], bytes]:
     path = mappings_dir / "layouts.yaml"
-    data = _load_yaml(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RulePackError(f"{path}: cannot read rule file ({exc})") from None
+    data = _load_yaml(path, raw)
     kinds = {}
     for name, spec in data["kinds"].items():
         ndim = spec.get("ndim")
@@ -185,7 +189,7 @@ def load_layer_kinds(mappings_dir: Path = MAPPINGS_DIR) -> tuple[dict[str, Layer
             spec.get("weight_norm_axis"),
             spec.get("check"),
         )
-    return kinds, path.read_bytes()
+    return kinds, raw
 
 
 def load_rule_pack(name_or_path: str | Path, mappings_dir: Path = MAPPINGS_DIR) -> RulePack:

@@ -52,6 +52,14 @@ class Decoder:
     def matches(self, tensors: dict[str, TensorRef]) -> bool:
         return bool(self.signature) and any(key.startswith(self.signature) for key in tensors)
 
+    def require_signature(self, tensors: dict[str, TensorRef]) -> None:
+        """Refuse a file read as this decoder (its vocoder field says so) that holds none of its tensors."""
+        if not self.matches(tensors):
+            raise UnsupportedModelError(
+                f"the vocoder field says {self.name}, but the file holds none of its decoder tensors ({', '.join(p + '*' for p in self.signature)}): not a complete voice",
+                finding="unknown_decoder",
+            )
+
     def read(self, tensors: dict[str, TensorRef], fields: dict[str, Any], has_pitch: bool) -> DecoderReading:
         """The sample rate and upsampling, from the weights first (see hifigan.py)."""
         raise NotImplementedError

@@ -58,8 +58,7 @@ class MRFHiFiGAN(Decoder):
     variant_suffix = "-mrf"
 
     def read(self, tensors: dict[str, TensorRef], fields: dict[str, Any], has_pitch: bool) -> DecoderReading:
-        if not self.matches(tensors):
-            raise UnsupportedModelError(f"the vocoder field says {self.name}, but the file holds none of its decoder tensors ({', '.join(p + '*' for p in self.signature)}): not a complete voice", finding="unknown_decoder")
+        self.require_signature(tensors)
         linear = weight_shape(tensors, "dec.m_source.l_linear.weight")
         if not has_pitch or linear != (1, HARMONICS):
             raise UnsupportedModelError(

@@ -66,8 +66,7 @@ class RefineGAN(Decoder):
     variant_suffix = "-refinegan"
 
     def read(self, tensors: dict[str, TensorRef], fields: dict[str, Any], has_pitch: bool) -> DecoderReading:
-        if not self.matches(tensors):
-            raise UnsupportedModelError(f"the vocoder field says {self.name}, but the file holds none of its decoder tensors ({', '.join(p + '*' for p in self.signature)}): not a complete voice", finding="unknown_decoder")
+        self.require_signature(tensors)
         shapes = {key: weight_shape(tensors, key) for key in CURRENT_LAYOUT}
         _refuse_other_layouts(tensors, shapes)
         if not has_pitch:
